@@ -1,0 +1,317 @@
+//! `netsentinel`: the command-line front end. Presentation only: argument parsing, output
+//! formatting and the progress bar; all analysis lives in `netsentinel-core`.
+//!
+//! Exit codes: 0 success, 2 error (bad input, unreadable file, bad configuration).
+
+mod summary;
+
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use netsentinel_core::{
+    Alert, AlertSink, Engine, EngineConfig, EveSink, FileSource, FnSink, JsonLinesSink,
+    PacketSource, Recv, SourceError, SourceStats,
+};
+use parking_lot::Mutex;
+
+#[derive(Parser)]
+#[command(
+    name = "netsentinel",
+    version,
+    about = "Network monitoring and intrusion detection"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// A readable summary, then the alerts.
+    Text,
+    /// NetSentinel JSON lines: alerts, flows, anomalies, summary.
+    Json,
+    /// Suricata-EVE-compatible JSON lines.
+    Eve,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Analyse a pcap or pcapng file.
+    Analyze {
+        /// The capture file.
+        file: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Write output to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// Engine configuration (JSON).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// List capture interfaces.
+    #[cfg(feature = "live")]
+    Interfaces,
+    /// Capture live from an interface and print alerts as they happen.
+    #[cfg(feature = "live")]
+    Monitor {
+        /// Interface name (see `netsentinel interfaces`); `any` captures on all.
+        #[arg(long, short)]
+        interface: String,
+        /// BPF filter (tcpdump syntax).
+        #[arg(long)]
+        filter: Option<String>,
+        /// Output format (text alerts, or json/eve lines).
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Write output to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// Engine configuration (JSON).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Stop after this many seconds (default: until Ctrl-C).
+        #[arg(long)]
+        seconds: Option<u64>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Analyze {
+            file,
+            format,
+            output,
+            config,
+        } => analyze(&file, format, output.as_deref(), config.as_deref()),
+        #[cfg(feature = "live")]
+        Command::Interfaces => live::interfaces(),
+        #[cfg(feature = "live")]
+        Command::Monitor {
+            interface,
+            filter,
+            format,
+            output,
+            config,
+            seconds,
+        } => live::monitor(
+            &interface,
+            filter,
+            format,
+            output.as_deref(),
+            config.as_deref(),
+            seconds,
+        ),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // A closed pipe (`netsentinel ... | head`) is not an error.
+            if e.chain().any(|c| {
+                c.downcast_ref::<io::Error>()
+                    .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn load_config(path: Option<&Path>) -> anyhow::Result<EngineConfig> {
+    Ok(match path {
+        Some(p) => EngineConfig::from_json_file(p)?,
+        None => EngineConfig::default(),
+    })
+}
+
+fn open_output(path: Option<&Path>) -> anyhow::Result<Box<dyn Write + Send>> {
+    Ok(match path {
+        Some(p) => Box::new(BufWriter::new(
+            File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => Box::new(BufWriter::new(io::stdout())),
+    })
+}
+
+/// The sink for a format; text collects alerts to print after the summary.
+fn make_sink(
+    format: Format,
+    out: Box<dyn Write + Send>,
+    collected: &Arc<Mutex<Vec<Alert>>>,
+) -> Box<dyn AlertSink> {
+    match format {
+        Format::Json => Box::new(JsonLinesSink::new(out)),
+        Format::Eve => Box::new(EveSink::new(out)),
+        Format::Text => {
+            let collected = Arc::clone(collected);
+            Box::new(FnSink(move |a: &Alert| collected.lock().push(a.clone())))
+        }
+    }
+}
+
+/// Shows a progress bar on stderr while a file is read (only when stderr is a terminal).
+struct ProgressSource<S> {
+    inner: S,
+    bar: Option<ProgressBar>,
+    packets: u64,
+}
+
+impl<S: PacketSource> ProgressSource<S> {
+    fn new(inner: S) -> Self {
+        let bar = match inner.progress() {
+            Some((_, total)) if io::stderr().is_terminal() => {
+                let bar = ProgressBar::new(total);
+                if let Ok(style) = ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({eta}) {msg}",
+                ) {
+                    bar.set_style(style);
+                }
+                Some(bar)
+            }
+            _ => None,
+        };
+        ProgressSource {
+            inner,
+            bar,
+            packets: 0,
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl<S: PacketSource> PacketSource for ProgressSource<S> {
+    fn next_packet(&mut self) -> Result<Recv<'_>, SourceError> {
+        self.packets += 1;
+        if self.packets % 8192 == 0
+            && let (Some(bar), Some((done, _))) = (&self.bar, self.inner.progress())
+        {
+            bar.set_position(done);
+            bar.set_message(format!("{} packets", self.packets));
+        }
+        self.inner.next_packet()
+    }
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn stats(&self) -> SourceStats {
+        self.inner.stats()
+    }
+    fn progress(&self) -> Option<(u64, u64)> {
+        self.inner.progress()
+    }
+}
+
+fn analyze(
+    file: &Path,
+    format: Format,
+    output: Option<&Path>,
+    config: Option<&Path>,
+) -> anyhow::Result<()> {
+    let config = load_config(config)?;
+    let source = FileSource::open(file)?;
+    let mut out = open_output(output)?;
+    let collected = Arc::new(Mutex::new(Vec::new()));
+    let sink_out: Box<dyn Write + Send> = if format == Format::Text {
+        Box::new(io::sink())
+    } else {
+        out
+    };
+    let mut engine = Engine::builder(config)
+        .boxed_sink(make_sink(format, sink_out, &collected))
+        .build()?;
+    let mut source = ProgressSource::new(source);
+    let result = engine.run(&mut source);
+    source.finish();
+    let summary = result?;
+    if format == Format::Text {
+        out = open_output(output)?;
+        let alerts = collected.lock();
+        summary::write_text(&mut out, &file.display().to_string(), &summary, &alerts)?;
+        out.flush()?;
+    }
+    Ok(())
+}
+
+#[cfg(feature = "live")]
+mod live {
+    use std::time::Duration;
+
+    use netsentinel_core::source::{LiveSource, interfaces as list_interfaces};
+    use netsentinel_core::{ConsoleSink, Engine};
+
+    use super::*;
+
+    pub fn interfaces() -> anyhow::Result<()> {
+        let mut out = io::stdout().lock();
+        for i in list_interfaces()? {
+            let addrs: Vec<String> = i.addresses.iter().map(|a| a.to_string()).collect();
+            writeln!(
+                out,
+                "{:<16} {:<4} {:<9} {}  {}",
+                i.name,
+                if i.up { "up" } else { "down" },
+                if i.loopback { "loopback" } else { "" },
+                addrs.join(","),
+                i.description.unwrap_or_default()
+            )?;
+        }
+        Ok(())
+    }
+
+    pub fn monitor(
+        interface: &str,
+        filter: Option<String>,
+        format: Format,
+        output: Option<&Path>,
+        config: Option<&Path>,
+        seconds: Option<u64>,
+    ) -> anyhow::Result<()> {
+        let mut config = load_config(config)?;
+        if filter.is_some() {
+            config.capture.bpf_filter = filter;
+        }
+        let source = LiveSource::open(interface, &config.capture)?;
+        let out = open_output(output)?;
+        let sink: Box<dyn AlertSink> = match format {
+            Format::Text => Box::new(ConsoleSink::new(out)),
+            Format::Json => Box::new(JsonLinesSink::new(out)),
+            Format::Eve => Box::new(EveSink::new(out)),
+        };
+        let mut engine = Engine::builder(config).boxed_sink(sink).build()?;
+        let stop = engine.stop_handle();
+        if let Some(secs) = seconds {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_secs(secs));
+                stop.stop();
+            });
+        }
+        ctrlc::set_handler(move || stop.stop()).context("installing the Ctrl-C handler")?;
+        let summary = engine.run_threaded(source)?;
+        eprintln!(
+            "{} packets, {} flows, {} alerts, {} dropped by the kernel, {} dropped by the queue",
+            summary.traffic.packets,
+            summary.flows.created,
+            summary.alerts,
+            summary.source.dropped,
+            summary.queue_drops
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,123 @@
+//! The text report of `analyze`.
+
+use std::io::{self, Write};
+
+use netsentinel_core::alert::sinks::alert_line;
+use netsentinel_core::{Alert, RunSummary};
+
+fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn pct(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / whole as f64
+    }
+}
+
+/// Writes the summary, then the alerts.
+pub fn write_text(
+    out: &mut dyn Write,
+    name: &str,
+    s: &RunSummary,
+    alerts: &[Alert],
+) -> io::Result<()> {
+    let t = &s.traffic;
+    writeln!(out, "Capture   {name}")?;
+    writeln!(
+        out,
+        "Packets   {}    Bytes {} ({})    Duration {:.3} s",
+        t.packets,
+        t.bytes,
+        human_bytes(t.bytes),
+        t.duration_secs
+    )?;
+    if let (Some(first), Some(last)) = (t.first_seen, t.last_seen) {
+        writeln!(out, "Time      {first} .. {last}")?;
+    }
+    writeln!(
+        out,
+        "Flows     {} (timed out {}, reused {}, evicted {}, peak {} live)",
+        s.flows.created, s.flows.timed_out, s.flows.reused, s.flows.evicted, s.flows.peak_active
+    )?;
+    writeln!(out)?;
+    writeln!(out, "Protocols")?;
+    for (name, c) in t.network.iter().chain(t.transport.iter()) {
+        writeln!(
+            out,
+            "  {name:<12} {:>10} pkts {:>6.1}%  {:>12}",
+            c.packets,
+            pct(c.packets, t.packets),
+            human_bytes(c.bytes)
+        )?;
+    }
+    if !t.applications.is_empty() {
+        writeln!(out, "Applications (by well-known port)")?;
+        for (name, c) in t.applications.iter().take(10) {
+            writeln!(
+                out,
+                "  {name:<16} {:>10} pkts  {:>12}",
+                c.packets,
+                human_bytes(c.bytes)
+            )?;
+        }
+    }
+    if !t.top_talkers.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "Top talkers")?;
+        writeln!(
+            out,
+            "  {:<40} {:>12} {:>12} {:>7}",
+            "host", "sent", "received", "flows"
+        )?;
+        for h in &t.top_talkers {
+            writeln!(
+                out,
+                "  {:<40} {:>12} {:>12} {:>7}",
+                h.ip.to_string(),
+                human_bytes(h.bytes_sent),
+                human_bytes(h.bytes_received),
+                h.flows
+            )?;
+        }
+    }
+    if !t.top_ports.is_empty() {
+        writeln!(out, "Top ports")?;
+        for p in &t.top_ports {
+            writeln!(
+                out,
+                "  {:>5}/{:<4} {:<16} {:>7} flows {:>12}",
+                p.port,
+                p.protocol.to_lowercase(),
+                p.app.unwrap_or("-"),
+                p.flows,
+                human_bytes(p.bytes)
+            )?;
+        }
+    }
+    writeln!(out)?;
+    let anomalies: u64 = t.decode_anomalies.values().sum();
+    writeln!(out, "Decode anomalies: {anomalies}")?;
+    for (name, n) in &t.decode_anomalies {
+        writeln!(out, "  {name:<24} {n}")?;
+    }
+    writeln!(out)?;
+    writeln!(out, "Alerts: {}", alerts.len())?;
+    for a in alerts {
+        writeln!(out, "  {}", alert_line(a))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,214 @@
+//! Suricata-EVE-compatible output.
+//!
+//! # Wire format
+//!
+//! One JSON object per line (NDJSON), loadable by Elastic, Splunk and Wazuh pipelines built
+//! for Suricata's `eve.json`. Common fields: `timestamp` (`2024-01-31T12:00:00.123456+0000`),
+//! `event_type`, and for flow-bound events `flow_id`, `community_id`, `src_ip`, `src_port`,
+//! `dest_ip`, `dest_port`, `proto` (`TCP`, `UDP`, `ICMP`, `IPv6-ICMP`, or the number).
+//!
+//! - `event_type: "alert"`: `alert.action` (`allowed`: we only watch), `alert.gid` (1),
+//!   `alert.signature_id` (FNV-1a 32-bit hash of the detector id, stable across runs),
+//!   `alert.rev` (1), `alert.signature` (the alert's message), `alert.category`,
+//!   `alert.severity` (1 = critical/high, 2 = medium, 3 = low, 4 = info), and
+//!   `alert.metadata.mitre_technique_id` when set. Top level `detector` carries the detector
+//!   id; `netsentinel.severity` the severity name and `netsentinel.evidence` the evidence.
+//! - `event_type: "flow"`: `flow.pkts_toserver`, `flow.pkts_toclient`, `flow.bytes_toserver`,
+//!   `flow.bytes_toclient`, `flow.start`, `flow.end`, `flow.age` (seconds), `flow.state`
+//!   (`new`, `established`, `closed`), `flow.reason` (`timeout`, `shutdown`, `forced`), and
+//!   for TCP `tcp.tcp_flags`, `tcp.tcp_flags_ts`, `tcp.tcp_flags_tc` (hex) and `tcp.state`.
+//! - `event_type: "anomaly"`: `anomaly.type` (`decode`), `anomaly.event` (our anomaly name,
+//!   e.g. `truncated_ipv4`), `anomaly.layer`, `pcap_cnt` (packet number).
+//! - `event_type: "stats"`: once at the end: `stats.uptime` (seconds of packet time),
+//!   `stats.decoder` (packet, byte and per-protocol counts), `stats.flow`, `stats.capture`.
+//!
+//! Example alert line:
+//! ```text
+//! {"timestamp":"2024-01-31T12:00:00.123456+0000","flow_id":7,"event_type":"alert","src_ip":"10.0.0.66","src_port":40000,"dest_ip":"10.0.0.10","dest_port":22,"proto":"TCP","community_id":"1:...","alert":{"action":"allowed","gid":1,"signature_id":123456,"rev":1,"signature":"...","category":"reconnaissance","severity":1},"detector":"port_scan","netsentinel":{"severity":"high","evidence":{}}}
+//! ```
+
+use serde_json::{Map, Value, json};
+
+use super::{Alert, AnomalyEvent};
+use crate::engine::RunSummary;
+use crate::flow::{Flow, FlowEndReason, TcpState, protocol_name};
+
+/// FNV-1a 32-bit hash, the stable `signature_id` of a detector id.
+pub fn signature_id(detector: &str) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in detector.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h
+}
+
+fn insert_opt<T: Into<Value>>(m: &mut Map<String, Value>, key: &str, v: Option<T>) {
+    if let Some(v) = v {
+        m.insert(key.to_string(), v.into());
+    }
+}
+
+/// The EVE object of an alert.
+pub fn alert(a: &Alert) -> Value {
+    let mut m = Map::new();
+    m.insert("timestamp".into(), a.timestamp.to_rfc3339().into());
+    insert_opt(&mut m, "flow_id", a.flow_id.map(|f| f.0));
+    m.insert("event_type".into(), "alert".into());
+    insert_opt(&mut m, "src_ip", a.src_ip.map(|i| i.to_string()));
+    insert_opt(&mut m, "src_port", a.src_port);
+    insert_opt(&mut m, "dest_ip", a.dst_ip.map(|i| i.to_string()));
+    insert_opt(&mut m, "dest_port", a.dst_port);
+    insert_opt(&mut m, "proto", a.protocol.map(protocol_name));
+    insert_opt(&mut m, "community_id", a.community_id.clone());
+    let mut alert = json!({
+        "action": "allowed",
+        "gid": 1,
+        "signature_id": signature_id(&a.detector),
+        "rev": 1,
+        "signature": a.message,
+        "category": a.category,
+        "severity": a.severity.eve_level(),
+    });
+    if let Some(t) = &a.mitre_technique {
+        alert["metadata"] = json!({ "mitre_technique_id": [t] });
+    }
+    m.insert("alert".into(), alert);
+    m.insert("detector".into(), a.detector.clone().into());
+    m.insert(
+        "netsentinel".into(),
+        json!({ "severity": a.severity.as_str(), "evidence": a.evidence }),
+    );
+    Value::Object(m)
+}
+
+fn flow_common(m: &mut Map<String, Value>, f: &Flow, ts: String) {
+    m.insert("timestamp".into(), ts.into());
+    m.insert("flow_id".into(), f.id.0.into());
+    m.insert("src_ip".into(), f.src_ip.to_string().into());
+    if matches!(f.key.protocol, 6 | 17 | 132) {
+        m.insert("src_port".into(), f.src_port.into());
+    }
+    m.insert("dest_ip".into(), f.dst_ip.to_string().into());
+    if matches!(f.key.protocol, 6 | 17 | 132) {
+        m.insert("dest_port".into(), f.dst_port.into());
+    }
+    m.insert("proto".into(), protocol_name(f.key.protocol).into());
+    m.insert("community_id".into(), f.community_id().into());
+    if f.key.vlan != 0 {
+        let outer = f.key.vlan >> 16;
+        let inner = f.key.vlan & 0xffff;
+        let vlans: Vec<u32> = if inner == 0 {
+            vec![outer]
+        } else {
+            vec![outer, inner]
+        };
+        m.insert("vlan".into(), vlans.into());
+    }
+}
+
+/// The EVE object of an ended flow.
+pub fn flow(f: &Flow) -> Value {
+    let mut m = Map::new();
+    flow_common(&mut m, f, f.last_seen.to_rfc3339());
+    m.insert("event_type".into(), "flow".into());
+    let state = match f.tcp_state {
+        TcpState::NotTcp => {
+            if f.to_client.packets > 0 {
+                "established"
+            } else {
+                "new"
+            }
+        }
+        TcpState::Attempted | TcpState::HalfOpen => "new",
+        TcpState::Established | TcpState::Midstream | TcpState::Closing => "established",
+        TcpState::ClosedFin | TcpState::ClosedRst => "closed",
+    };
+    let reason = match f.end_reason {
+        FlowEndReason::Timeout => "timeout",
+        FlowEndReason::EndOfCapture | FlowEndReason::Active => "shutdown",
+        FlowEndReason::Reused | FlowEndReason::Evicted => "forced",
+    };
+    m.insert(
+        "flow".into(),
+        json!({
+            "pkts_toserver": f.to_server.packets,
+            "pkts_toclient": f.to_client.packets,
+            "bytes_toserver": f.to_server.bytes,
+            "bytes_toclient": f.to_client.bytes,
+            "start": f.first_seen.to_rfc3339(),
+            "end": f.last_seen.to_rfc3339(),
+            "age": f.duration_micros() / 1_000_000,
+            "state": state,
+            "reason": reason,
+            "alerted": false,
+        }),
+    );
+    if f.key.protocol == 6 {
+        let ts = f.to_server.tcp_flags;
+        let tc = f.to_client.tcp_flags;
+        m.insert(
+            "tcp".into(),
+            json!({
+                "tcp_flags": format!("{:02x}", ts | tc),
+                "tcp_flags_ts": format!("{ts:02x}"),
+                "tcp_flags_tc": format!("{tc:02x}"),
+                "state": f.tcp_state,
+            }),
+        );
+    }
+    Value::Object(m)
+}
+
+/// The EVE object of a decode anomaly.
+pub fn anomaly(e: &AnomalyEvent) -> Value {
+    let mut m = Map::new();
+    m.insert("timestamp".into(), e.timestamp.to_rfc3339().into());
+    m.insert("event_type".into(), "anomaly".into());
+    insert_opt(&mut m, "src_ip", e.src_ip.map(|i| i.to_string()));
+    insert_opt(&mut m, "dest_ip", e.dst_ip.map(|i| i.to_string()));
+    m.insert("pcap_cnt".into(), e.packet_number.into());
+    m.insert(
+        "anomaly".into(),
+        json!({ "type": "decode", "event": e.anomaly.name(), "layer": e.anomaly.layer }),
+    );
+    Value::Object(m)
+}
+
+/// The EVE `stats` object at the end of a run.
+pub fn stats(s: &RunSummary) -> Value {
+    let r = &s.traffic;
+    let count = |map: &std::collections::BTreeMap<&str, crate::traffic::Counter>, k: &str| {
+        map.get(k).map_or(0, |c| c.packets)
+    };
+    json!({
+        "timestamp": r.last_seen.unwrap_or_default().to_rfc3339(),
+        "event_type": "stats",
+        "stats": {
+            "uptime": r.duration_secs as u64,
+            "capture": { "kernel_packets": s.source.received, "kernel_drops": s.source.dropped, "queue_drops": s.queue_drops },
+            "decoder": {
+                "pkts": r.packets,
+                "bytes": r.bytes,
+                "ipv4": count(&r.network, "ipv4"),
+                "ipv6": count(&r.network, "ipv6"),
+                "arp": count(&r.network, "arp"),
+                "tcp": count(&r.transport, "tcp"),
+                "udp": count(&r.transport, "udp"),
+                "icmpv4": count(&r.transport, "icmp"),
+                "icmpv6": count(&r.transport, "icmpv6"),
+                "fragments": r.fragments,
+                "anomalies": r.decode_anomalies,
+            },
+            "flow": {
+                "total": s.flows.created,
+                "active": s.flows.active,
+                "timeout": s.flows.timed_out,
+                "reused": s.flows.reused,
+                "evicted": s.flows.evicted,
+                "peak": s.flows.peak_active,
+            },
+            "detect": { "alerts": s.alerts, "alerts_by_detector": s.alerts_by_detector },
+        }
+    })
+}

@@ -1,0 +1,196 @@
+//! Engine configuration.
+//!
+//! Plain data with serde and documented defaults. Unknown keys are refused with the key's
+//! name, so a typo never silently falls back to a default.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::flow::FlowConfig;
+use crate::traffic::TrafficConfig;
+
+/// Live-capture settings (used with the `live` feature).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaptureConfig {
+    /// Bytes captured per packet. Default 65,535.
+    pub snaplen: u32,
+    /// Put the interface in promiscuous mode. Default true.
+    pub promiscuous: bool,
+    /// BPF filter expression (tcpdump syntax). Default none.
+    pub bpf_filter: Option<String>,
+    /// Read timeout in milliseconds, after which an idle tick runs. Default 200.
+    pub read_timeout_ms: u32,
+    /// Packets queued between the capture thread and the analysis thread; when full,
+    /// packets are dropped and counted, capture never blocks. Default 65,536.
+    pub queue_packets: usize,
+}
+
+impl Default for CaptureConfig {
+    fn default() -> Self {
+        CaptureConfig {
+            snaplen: 65_535,
+            promiscuous: true,
+            bpf_filter: None,
+            read_timeout_ms: 200,
+            queue_packets: 65_536,
+        }
+    }
+}
+
+/// Everything the engine needs to know.
+///
+/// ```
+/// use netsentinel_core::EngineConfig;
+/// let cfg = EngineConfig::from_json(r#"{"flow": {"max_flows": 5000}}"#).unwrap();
+/// assert_eq!(cfg.flow.max_flows, 5000);
+/// assert_eq!(cfg.tick_interval_ms, 1000);
+/// let err = EngineConfig::from_json(r#"{"flow": {"max_flow": 5}}"#).unwrap_err();
+/// assert!(err.to_string().contains("max_flow"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Flow table limits and timeouts.
+    pub flow: FlowConfig,
+    /// Traffic statistics.
+    pub traffic: TrafficConfig,
+    /// Live capture.
+    pub capture: CaptureConfig,
+    /// Period of detector ticks and flow expiry, in milliseconds of packet time. Default 1000.
+    pub tick_interval_ms: u64,
+    /// Anomaly events written per anomaly name; further ones are only counted, so a
+    /// malformed-packet flood cannot flood the output. Default 100.
+    pub anomaly_events_per_kind: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            flow: FlowConfig::default(),
+            traffic: TrafficConfig::default(),
+            capture: CaptureConfig::default(),
+            tick_interval_ms: 1000,
+            anomaly_events_per_kind: 100,
+        }
+    }
+}
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The text is not valid configuration JSON (serde names the key or the position).
+    #[error("{origin}: {message}")]
+    Parse {
+        /// The file, or `<string>`.
+        origin: String,
+        /// What is wrong, with line and column.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("config key `{key}`: {reason}")]
+    Invalid {
+        /// Dotted key path.
+        key: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl EngineConfig {
+    /// Parses and validates JSON text.
+    ///
+    /// # Errors
+    /// [`ConfigError::Parse`] for bad JSON or unknown keys, [`ConfigError::Invalid`] for
+    /// out-of-range values.
+    pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+        Self::parse(text, "<string>")
+    }
+
+    /// Reads, parses and validates a JSON file.
+    ///
+    /// # Errors
+    /// As [`from_json`](Self::from_json), plus [`ConfigError::Io`].
+    pub fn from_json_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let cfg: EngineConfig = serde_json::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.to_string(),
+            message: e.to_string(),
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks value ranges.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the first bad key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, reason: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                reason: reason.to_string(),
+            })
+        };
+        if self.flow.max_flows == 0 {
+            return invalid("flow.max_flows", "must be at least 1");
+        }
+        if self.flow.max_flows > u32::MAX as usize - 1 {
+            return invalid("flow.max_flows", "must be below 4294967295");
+        }
+        if self.tick_interval_ms == 0 {
+            return invalid("tick_interval_ms", "must be at least 1");
+        }
+        if self.traffic.top_n == 0 {
+            return invalid("traffic.top_n", "must be at least 1");
+        }
+        if self.capture.queue_packets == 0 {
+            return invalid("capture.queue_packets", "must be at least 1");
+        }
+        if self.capture.snaplen < 64 {
+            return invalid("capture.snaplen", "must be at least 64 bytes");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_round_trip_through_json() {
+        let cfg = EngineConfig::default();
+        let text = serde_json::to_string(&cfg).unwrap();
+        assert_eq!(EngineConfig::from_json(&text).unwrap(), cfg);
+        assert_eq!(EngineConfig::from_json("{}").unwrap(), cfg);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = EngineConfig::from_json(r#"{"flow": {"max_flows": 0}}"#).unwrap_err();
+        assert!(e.to_string().contains("flow.max_flows"), "{e}");
+        let e = EngineConfig::from_json(r#"{"tick_interval": 3}"#).unwrap_err();
+        assert!(e.to_string().contains("tick_interval"), "{e}");
+        let e = EngineConfig::from_json(r#"{"flow": {"max_flows": "many"}}"#).unwrap_err();
+        assert!(e.to_string().contains("line 1"), "{e}");
+    }
+}

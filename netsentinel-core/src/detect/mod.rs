@@ -1,0 +1,164 @@
+//! Detectors: what looks at the traffic.
+//!
+//! A [`Detector`] sees every packet it declared an [`Interest`] in, with the packet's flow;
+//! it may also act when a flow ends and on a periodic tick in packet time. It reports by
+//! pushing [`Alert`]s into the engine-owned buffer through [`Context::emit`]; it never sees
+//! the sinks, so a detector is testable with nothing but a `Context`.
+//!
+//! Call order per packet: decode, flow table update, then detectors in registration order.
+//! Flows that end (timeout, eviction, reuse, end of capture) are passed to
+//! [`Detector::on_flow_end`] after the dispatch of the packet whose arrival ended them.
+//! Ticks fire every `tick_interval_ms` of packet time, before the packet that crosses it.
+
+use crate::alert::Alert;
+use crate::decode::PacketView;
+use crate::flow::Flow;
+use crate::time::Timestamp;
+
+/// The traffic a detector wants to see; asked once when the engine is built.
+///
+/// ```
+/// use netsentinel_core::Interest;
+/// let i = Interest::TCP | Interest::FLOW_END;
+/// assert!(i.contains(Interest::TCP));
+/// assert!(!i.contains(Interest::UDP));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Interest(u32);
+
+impl Interest {
+    /// No packets.
+    pub const NONE: Interest = Interest(0);
+    /// TCP packets.
+    pub const TCP: Interest = Interest(1);
+    /// UDP packets.
+    pub const UDP: Interest = Interest(1 << 1);
+    /// ICMP and ICMPv6 packets.
+    pub const ICMP: Interest = Interest(1 << 2);
+    /// ARP packets.
+    pub const ARP: Interest = Interest(1 << 3);
+    /// Other IP packets (other protocols, later fragments).
+    pub const OTHER_IP: Interest = Interest(1 << 4);
+    /// Non-IP, non-ARP frames and undecodable packets.
+    pub const NON_IP: Interest = Interest(1 << 5);
+    /// Flow-end events.
+    pub const FLOW_END: Interest = Interest(1 << 6);
+    /// Periodic ticks.
+    pub const TICK: Interest = Interest(1 << 7);
+    /// Every packet of any kind.
+    pub const ALL_PACKETS: Interest = Interest(0x3f);
+    /// Everything.
+    pub const ALL: Interest = Interest(0xff);
+
+    /// Whether all bits of `other` are set.
+    pub fn contains(self, other: Interest) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Whether any bit of `other` is set.
+    pub fn intersects(self, other: Interest) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    /// The packet class bit of a decoded packet.
+    pub fn of_packet(pkt: &PacketView<'_>) -> Interest {
+        use crate::decode::{Network, Transport};
+        match (&pkt.network, &pkt.transport) {
+            (Network::Ip(_), Transport::Tcp(_)) => Interest::TCP,
+            (Network::Ip(_), Transport::Udp { .. }) => Interest::UDP,
+            (Network::Ip(_), Transport::Icmpv4 { .. } | Transport::Icmpv6 { .. }) => Interest::ICMP,
+            (Network::Ip(_), _) => Interest::OTHER_IP,
+            (Network::Arp(_), _) => Interest::ARP,
+            _ => Interest::NON_IP,
+        }
+    }
+}
+
+impl std::ops::BitOr for Interest {
+    type Output = Interest;
+    fn bitor(self, rhs: Interest) -> Interest {
+        Interest(self.0 | rhs.0)
+    }
+}
+
+/// What a detector may see and do during one call.
+pub struct Context<'e> {
+    now: Timestamp,
+    flow: Option<&'e Flow>,
+    from_initiator: bool,
+    out: &'e mut Vec<Alert>,
+}
+
+impl<'e> Context<'e> {
+    /// A context; the engine makes these, tests may too.
+    pub fn new(
+        now: Timestamp,
+        flow: Option<&'e Flow>,
+        from_initiator: bool,
+        out: &'e mut Vec<Alert>,
+    ) -> Self {
+        Context {
+            now,
+            flow,
+            from_initiator,
+            out,
+        }
+    }
+
+    /// Packet time now.
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// The current packet's flow, after this packet was counted.
+    pub fn flow(&self) -> Option<&'e Flow> {
+        self.flow
+    }
+
+    /// Whether the current packet went from the flow's initiator to its responder.
+    pub fn from_initiator(&self) -> bool {
+        self.from_initiator
+    }
+
+    /// Reports an alert.
+    pub fn emit(&mut self, alert: Alert) {
+        self.out.push(alert);
+    }
+}
+
+/// Something that looks at traffic and raises alerts.
+///
+/// ```
+/// use netsentinel_core::{Alert, Context, Detector, Interest, PacketView, Severity};
+///
+/// /// Flags any packet to TCP port 23.
+/// struct TelnetSeen;
+/// impl Detector for TelnetSeen {
+///     fn id(&self) -> &'static str { "telnet_seen" }
+///     fn interest(&self) -> Interest { Interest::TCP }
+///     fn on_packet(&mut self, pkt: &PacketView<'_>, cx: &mut Context<'_>) {
+///         if pkt.tcp().is_some_and(|t| t.dst_port == 23) {
+///             let alert = Alert::new(cx.now(), self.id(), Severity::Low, "policy", "telnet in use");
+///             cx.emit(alert);
+///         }
+///     }
+/// }
+/// ```
+pub trait Detector: Send {
+    /// Stable snake_case id: used in alerts, configuration, EVE and the FFI.
+    fn id(&self) -> &'static str;
+
+    /// What to be called for. Asked once, when the engine is built.
+    fn interest(&self) -> Interest {
+        Interest::ALL
+    }
+
+    /// A packet of interest.
+    fn on_packet(&mut self, pkt: &PacketView<'_>, cx: &mut Context<'_>);
+
+    /// A flow ended.
+    fn on_flow_end(&mut self, _flow: &Flow, _cx: &mut Context<'_>) {}
+
+    /// Periodic tick in packet time.
+    fn on_tick(&mut self, _now: Timestamp, _cx: &mut Context<'_>) {}
+}

@@ -1,0 +1,515 @@
+//! The engine: source -> decode -> flows and statistics -> detectors -> sinks.
+//!
+//! Files are analysed on the calling thread ([`Engine::run`]): nothing is dropped and the
+//! result is deterministic. Live sources use [`Engine::run_threaded`]: a capture thread
+//! copies packets into a bounded queue and never blocks; when the analysis falls behind,
+//! packets are dropped and counted (`queue_drops`). Programs that get packets elsewhere
+//! push them with [`Engine::process`] and end with [`Engine::finish`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, TrySendError};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::alert::{Alert, AlertSink, AnomalyEvent};
+use crate::config::EngineConfig;
+use crate::decode::{DecodeAnomaly, PacketView, decode};
+use crate::detect::{Context, Detector, Interest};
+use crate::error::Result;
+use crate::flow::{Flow, FlowTable, FlowTableStats};
+use crate::source::{LinkType, PacketSource, RawPacket, Recv, SourceError, SourceStats};
+use crate::time::Timestamp;
+use crate::traffic::{TrafficReport, TrafficStats};
+
+/// What a run produced, besides the alerts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct RunSummary {
+    /// Traffic statistics.
+    pub traffic: TrafficReport,
+    /// Flow table counters.
+    pub flows: FlowTableStats,
+    /// Alerts raised.
+    pub alerts: u64,
+    /// Alerts per detector id.
+    pub alerts_by_detector: BTreeMap<String, u64>,
+    /// The source's own counters (received, kernel drops).
+    pub source: SourceStats,
+    /// Packets dropped because the analysis queue was full (live capture only).
+    pub queue_drops: u64,
+    /// Anomaly events not written because `anomaly_events_per_kind` was reached (still counted
+    /// in `traffic.decode_anomalies`).
+    pub anomaly_events_suppressed: u64,
+}
+
+/// Stops a running engine from another thread.
+#[derive(Clone, Debug)]
+pub struct StopHandle(Arc<AtomicBool>);
+
+impl StopHandle {
+    /// Asks the engine to stop after the current packet.
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a stop was asked.
+    pub fn is_stopped(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Builds an [`Engine`].
+pub struct EngineBuilder {
+    config: EngineConfig,
+    detectors: Vec<Box<dyn Detector>>,
+    sinks: Vec<Box<dyn AlertSink>>,
+}
+
+impl EngineBuilder {
+    /// Adds a detector; detectors run in the order added.
+    pub fn detector(mut self, d: impl Detector + 'static) -> Self {
+        self.detectors.push(Box::new(d));
+        self
+    }
+
+    /// Adds a boxed detector.
+    pub fn boxed_detector(mut self, d: Box<dyn Detector>) -> Self {
+        self.detectors.push(d);
+        self
+    }
+
+    /// Adds a sink; every sink gets every event.
+    pub fn sink(mut self, s: impl AlertSink + 'static) -> Self {
+        self.sinks.push(Box::new(s));
+        self
+    }
+
+    /// Adds a boxed sink.
+    pub fn boxed_sink(mut self, s: Box<dyn AlertSink>) -> Self {
+        self.sinks.push(s);
+        self
+    }
+
+    /// Validates the configuration and builds the engine.
+    ///
+    /// # Errors
+    /// [`crate::Error::Config`] when the configuration is invalid.
+    pub fn build(self) -> Result<Engine> {
+        self.config.validate()?;
+        let mut packet_dispatch: [Vec<usize>; 6] = Default::default();
+        let mut flow_end = Vec::new();
+        let mut tick = Vec::new();
+        let classes = [
+            Interest::TCP,
+            Interest::UDP,
+            Interest::ICMP,
+            Interest::ARP,
+            Interest::OTHER_IP,
+            Interest::NON_IP,
+        ];
+        for (i, d) in self.detectors.iter().enumerate() {
+            let interest = d.interest();
+            for (c, class) in classes.iter().enumerate() {
+                if interest.contains(*class) {
+                    packet_dispatch[c].push(i);
+                }
+            }
+            if interest.contains(Interest::FLOW_END) {
+                flow_end.push(i);
+            }
+            if interest.contains(Interest::TICK) {
+                tick.push(i);
+            }
+        }
+        let tick_micros =
+            i64::try_from(self.config.tick_interval_ms.saturating_mul(1000)).unwrap_or(i64::MAX);
+        Ok(Engine {
+            flows: FlowTable::new(self.config.flow.clone()),
+            traffic: TrafficStats::new(self.config.traffic.clone()),
+            detectors: self.detectors,
+            packet_dispatch,
+            flow_end,
+            tick,
+            sinks: self.sinks,
+            alerts: Vec::new(),
+            ended: Vec::new(),
+            tick_micros,
+            next_tick: None,
+            last_ts: None,
+            packet_number: 0,
+            anomaly_events: HashMap::new(),
+            anomaly_events_suppressed: 0,
+            alert_count: 0,
+            alerts_by_detector: BTreeMap::new(),
+            stop: Arc::new(AtomicBool::new(false)),
+            queue_drops: 0,
+            source_stats: SourceStats::default(),
+            config: self.config,
+        })
+    }
+}
+
+/// The analysis engine.
+///
+/// ```
+/// use netsentinel_core::{CollectSink, Engine, EngineConfig, LinkType, MemorySource, Timestamp};
+/// let mut source = MemorySource::new(LinkType::Ethernet);
+/// source.push(Timestamp::from_micros(1), vec![0u8; 10]); // too short for Ethernet
+/// let mut engine = Engine::builder(EngineConfig::default()).sink(CollectSink::new()).build()?;
+/// let summary = engine.run(&mut source)?;
+/// assert_eq!(summary.traffic.packets, 1);
+/// assert_eq!(summary.traffic.decode_anomalies.len(), 1);
+/// # Ok::<(), netsentinel_core::Error>(())
+/// ```
+pub struct Engine {
+    config: EngineConfig,
+    flows: FlowTable,
+    traffic: TrafficStats,
+    detectors: Vec<Box<dyn Detector>>,
+    /// Detector indices per packet class, in [`Interest`] bit order.
+    packet_dispatch: [Vec<usize>; 6],
+    flow_end: Vec<usize>,
+    tick: Vec<usize>,
+    sinks: Vec<Box<dyn AlertSink>>,
+    alerts: Vec<Alert>,
+    ended: Vec<Flow>,
+    tick_micros: i64,
+    next_tick: Option<Timestamp>,
+    last_ts: Option<Timestamp>,
+    packet_number: u64,
+    anomaly_events: HashMap<DecodeAnomaly, u64>,
+    anomaly_events_suppressed: u64,
+    alert_count: u64,
+    alerts_by_detector: BTreeMap<String, u64>,
+    stop: Arc<AtomicBool>,
+    queue_drops: u64,
+    source_stats: SourceStats,
+}
+
+fn class_index(i: Interest) -> usize {
+    match i {
+        Interest::TCP => 0,
+        Interest::UDP => 1,
+        Interest::ICMP => 2,
+        Interest::ARP => 3,
+        Interest::OTHER_IP => 4,
+        _ => 5,
+    }
+}
+
+impl Engine {
+    /// A builder with `config`.
+    pub fn builder(config: EngineConfig) -> EngineBuilder {
+        EngineBuilder {
+            config,
+            detectors: Vec::new(),
+            sinks: Vec::new(),
+        }
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// A handle that stops [`run`](Self::run) or [`run_threaded`](Self::run_threaded) from
+    /// another thread.
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle(Arc::clone(&self.stop))
+    }
+
+    /// Live flows now.
+    pub fn flows(&self) -> impl Iterator<Item = &Flow> {
+        self.flows.iter()
+    }
+
+    /// A traffic report as of now (live flows included).
+    pub fn traffic_report(&self) -> TrafficReport {
+        self.traffic.report(self.flows.iter())
+    }
+
+    /// Analyses one packet.
+    ///
+    /// # Errors
+    /// [`crate::Error::Sink`] when a sink fails.
+    pub fn process(&mut self, raw: &RawPacket<'_>) -> Result<()> {
+        self.packet_number += 1;
+        let pkt = decode(raw);
+        match self.next_tick {
+            None => self.next_tick = Some(pkt.ts.add_micros(self.tick_micros)),
+            Some(t) if pkt.ts >= t => {
+                self.tick_at(pkt.ts)?;
+            }
+            Some(_) => {}
+        }
+        if self.last_ts.is_none_or(|l| pkt.ts > l) {
+            self.last_ts = Some(pkt.ts);
+        }
+        self.traffic.packet(&pkt);
+        if let Some(a) = pkt.anomaly {
+            self.anomaly_event(&pkt, a)?;
+        }
+        let handle = self.flows.update(&pkt);
+        let class = class_index(Interest::of_packet(&pkt));
+        if !self.packet_dispatch[class].is_empty() {
+            let (flow, from_initiator) = match handle {
+                Some(h) => (Some(self.flows.get(h)), h.from_initiator),
+                None => (None, true),
+            };
+            for &i in &self.packet_dispatch[class] {
+                let mut cx = Context::new(pkt.ts, flow, from_initiator, &mut self.alerts);
+                self.detectors[i].on_packet(&pkt, &mut cx);
+            }
+        }
+        self.drain(pkt.ts)
+    }
+
+    fn anomaly_event(&mut self, pkt: &PacketView<'_>, a: DecodeAnomaly) -> Result<()> {
+        let n = self.anomaly_events.entry(a).or_insert(0);
+        if *n >= self.config.anomaly_events_per_kind {
+            self.anomaly_events_suppressed += 1;
+            return Ok(());
+        }
+        *n += 1;
+        let event = AnomalyEvent {
+            timestamp: pkt.ts,
+            anomaly: a,
+            packet_number: self.packet_number,
+            src_ip: pkt.ip().map(|i| i.src),
+            dst_ip: pkt.ip().map(|i| i.dst),
+        };
+        for s in &mut self.sinks {
+            s.anomaly(&event)?;
+        }
+        Ok(())
+    }
+
+    /// Runs a tick at `now`: flow expiry and detectors' periodic work. The engine ticks by
+    /// itself as packet time passes; call this when no packets arrive (live idle).
+    ///
+    /// # Errors
+    /// [`crate::Error::Sink`] when a sink fails.
+    pub fn tick(&mut self, now: Timestamp) -> Result<()> {
+        self.tick_at(now)
+    }
+
+    fn tick_at(&mut self, now: Timestamp) -> Result<()> {
+        // One tick per call even after a long gap: detectors read `now`, not a tick count.
+        self.next_tick = Some(now.add_micros(self.tick_micros));
+        self.flows.expire(now);
+        for &i in &self.tick {
+            let mut cx = Context::new(now, None, true, &mut self.alerts);
+            self.detectors[i].on_tick(now, &mut cx);
+        }
+        self.drain(now)
+    }
+
+    /// Hands ended flows to detectors, statistics and sinks; alerts to sinks.
+    fn drain(&mut self, now: Timestamp) -> Result<()> {
+        self.flows.take_ended(&mut self.ended);
+        if !self.ended.is_empty() {
+            let ended = std::mem::take(&mut self.ended);
+            for f in &ended {
+                self.traffic.flow_ended(f);
+                for &i in &self.flow_end {
+                    let mut cx = Context::new(now, Some(f), true, &mut self.alerts);
+                    self.detectors[i].on_flow_end(f, &mut cx);
+                }
+                for s in &mut self.sinks {
+                    s.flow(f)?;
+                }
+            }
+            self.ended = ended;
+            self.ended.clear();
+        }
+        if !self.alerts.is_empty() {
+            for a in &self.alerts {
+                self.alert_count += 1;
+                *self
+                    .alerts_by_detector
+                    .entry(a.detector.clone())
+                    .or_insert(0) += 1;
+                for s in &mut self.sinks {
+                    s.alert(a)?;
+                }
+            }
+            self.alerts.clear();
+        }
+        Ok(())
+    }
+
+    /// Ends the run: every live flow ends, a last tick runs, the summary goes to the sinks
+    /// and they are flushed. The engine can be reused afterwards for a new run.
+    ///
+    /// # Errors
+    /// [`crate::Error::Sink`] when a sink fails.
+    pub fn finish(&mut self) -> Result<RunSummary> {
+        let now = self.last_ts.unwrap_or_default();
+        self.flows.finish();
+        self.drain(now)?;
+        if self.last_ts.is_some() {
+            self.tick_at(now)?;
+        }
+        let summary = RunSummary {
+            traffic: self.traffic.report(self.flows.iter()),
+            flows: self.flows.stats(),
+            alerts: self.alert_count,
+            alerts_by_detector: self.alerts_by_detector.clone(),
+            source: self.source_stats,
+            queue_drops: self.queue_drops,
+            anomaly_events_suppressed: self.anomaly_events_suppressed,
+        };
+        for s in &mut self.sinks {
+            s.summary(&summary)?;
+            s.flush()?;
+        }
+        Ok(summary)
+    }
+
+    /// Reads `source` to its end (or until stopped) on this thread, then
+    /// [`finish`](Self::finish)es.
+    ///
+    /// # Errors
+    /// [`crate::Error::Source`] when the source fails (the packets before the failure
+    /// were analysed, but no summary is produced), [`crate::Error::Sink`] when a sink fails.
+    pub fn run<S: PacketSource + ?Sized>(&mut self, source: &mut S) -> Result<RunSummary> {
+        loop {
+            if self.packet_number % 1024 == 0 && self.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            match source.next_packet()? {
+                Recv::Packet(p) => self.process(&p)?,
+                Recv::Idle => self.idle_tick(Instant::now(), Instant::now())?,
+                Recv::Eof => break,
+            }
+        }
+        self.source_stats = source.stats();
+        self.finish()
+    }
+
+    /// A tick when no packet came: packet time is advanced by the wall time since the last
+    /// packet arrived, so timeouts still fire on a quiet network.
+    fn idle_tick(&mut self, last_packet_at: Instant, now: Instant) -> Result<()> {
+        let Some(last) = self.last_ts else {
+            return Ok(());
+        };
+        let waited = now.saturating_duration_since(last_packet_at);
+        let now_ts = last.add_micros(i64::try_from(waited.as_micros()).unwrap_or(i64::MAX));
+        if self.next_tick.is_none_or(|t| now_ts >= t) {
+            self.tick_at(now_ts)?;
+        }
+        Ok(())
+    }
+
+    /// Runs a source on its own capture thread, analysing on this one, until the source
+    /// ends or [`StopHandle::stop`] is called. Packets are copied into a bounded queue of
+    /// `capture.queue_packets`; when it is full the packet is dropped and counted in
+    /// [`RunSummary::queue_drops`], so the capture never waits for analysis.
+    ///
+    /// # Errors
+    /// [`crate::Error::Source`] when the source fails, [`crate::Error::Sink`] when a sink fails.
+    pub fn run_threaded<S: PacketSource + 'static>(&mut self, mut source: S) -> Result<RunSummary> {
+        enum Msg {
+            Packet {
+                ts: Timestamp,
+                orig_len: u32,
+                link: LinkType,
+                data: Vec<u8>,
+            },
+            End(SourceStats),
+            Failed(SourceError, SourceStats),
+        }
+        let (tx, rx) = mpsc::sync_channel::<Msg>(self.config.capture.queue_packets);
+        let drops = Arc::new(AtomicU64::new(0));
+        let stop = Arc::clone(&self.stop);
+        let capture_drops = Arc::clone(&drops);
+        let capture = std::thread::Builder::new()
+            .name("netsentinel-capture".into())
+            .spawn(move || {
+                let end = loop {
+                    if stop.load(Ordering::Relaxed) {
+                        break Msg::End(source.stats());
+                    }
+                    match source.next_packet() {
+                        Ok(Recv::Packet(p)) => {
+                            let msg = Msg::Packet {
+                                ts: p.ts,
+                                orig_len: p.orig_len,
+                                link: p.link,
+                                data: p.data.to_vec(),
+                            };
+                            match tx.try_send(msg) {
+                                Ok(()) => {}
+                                Err(TrySendError::Full(_)) => {
+                                    capture_drops.fetch_add(1, Ordering::Relaxed);
+                                }
+                                Err(TrySendError::Disconnected(_)) => return,
+                            }
+                        }
+                        Ok(Recv::Idle) => {}
+                        Ok(Recv::Eof) => break Msg::End(source.stats()),
+                        Err(e) => break Msg::Failed(e, source.stats()),
+                    }
+                };
+                // The end message waits for room: it must not be lost.
+                let _ = tx.send(end);
+            });
+        let capture = match capture {
+            Ok(handle) => handle,
+            Err(e) => {
+                return Err(SourceError::Capture {
+                    interface: "capture thread".into(),
+                    message: e.to_string(),
+                }
+                .into());
+            }
+        };
+        let idle = Duration::from_millis(u64::from(self.config.capture.read_timeout_ms.max(1)));
+        let mut last_packet_at = Instant::now();
+        let outcome: Result<()> = loop {
+            match rx.recv_timeout(idle) {
+                Ok(Msg::Packet {
+                    ts,
+                    orig_len,
+                    link,
+                    data,
+                }) => {
+                    last_packet_at = Instant::now();
+                    let raw = RawPacket {
+                        ts,
+                        data: &data,
+                        orig_len,
+                        link,
+                    };
+                    if let Err(e) = self.process(&raw) {
+                        self.stop.store(true, Ordering::Relaxed);
+                        break Err(e);
+                    }
+                }
+                Ok(Msg::End(stats)) => {
+                    self.source_stats = stats;
+                    break Ok(());
+                }
+                Ok(Msg::Failed(e, stats)) => {
+                    self.source_stats = stats;
+                    break Err(e.into());
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Err(e) = self.idle_tick(last_packet_at, Instant::now()) {
+                        self.stop.store(true, Ordering::Relaxed);
+                        break Err(e);
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => break Ok(()),
+            }
+        };
+        drop(rx);
+        // The capture thread ends on stop, end of source, or a closed queue.
+        let _ = capture.join();
+        self.queue_drops = drops.load(Ordering::Relaxed);
+        outcome?;
+        self.finish()
+    }
+}

@@ -1,0 +1,547 @@
+//! Traffic statistics: totals, bandwidth per second, protocol breakdown, top talkers and
+//! top ports.
+//!
+//! Per packet only cheap counters are touched (totals, layer counts, the current second's
+//! bucket). Host, port and application figures are accumulated per flow when the flow ends,
+//! and a [`TrafficReport`] adds the still-live flows, so the figures are exact without a
+//! per-packet host lookup.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::decode::{DecodeAnomaly, Network, PacketView, Transport};
+use crate::flow::Flow;
+use crate::time::Timestamp;
+
+/// Settings for traffic statistics.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrafficConfig {
+    /// Networks counted as local when splitting bandwidth into in/out. Default: the private,
+    /// loopback, link-local and CGNAT ranges (RFC 1918, 6598, 3927, 4193, 4291).
+    pub local_networks: Vec<IpNet>,
+    /// Entries in top-talker and top-port lists. Default 10.
+    pub top_n: usize,
+    /// Most hosts tracked for top talkers; flows of further hosts are counted in
+    /// `hosts_untracked`. Default 100,000.
+    pub max_hosts: usize,
+    /// Seconds of per-second bandwidth history kept. Default 86,400 (one day).
+    pub bandwidth_history_secs: u64,
+}
+
+impl Default for TrafficConfig {
+    fn default() -> Self {
+        let nets = [
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "100.64.0.0/10",
+            "169.254.0.0/16",
+            "127.0.0.0/8",
+            "fc00::/7",
+            "fe80::/10",
+            "::1/128",
+        ];
+        TrafficConfig {
+            // The literals above are valid CIDR; a failure would drop the entry, not panic.
+            local_networks: nets.iter().filter_map(|n| n.parse().ok()).collect(),
+            top_n: 10,
+            max_hosts: 100_000,
+            bandwidth_history_secs: 86_400,
+        }
+    }
+}
+
+/// Packet and byte counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counter {
+    /// Packets.
+    pub packets: u64,
+    /// Bytes on the wire.
+    pub bytes: u64,
+}
+
+impl Counter {
+    fn add(&mut self, bytes: u64) {
+        self.packets += 1;
+        self.bytes += bytes;
+    }
+    fn add_counts(&mut self, packets: u64, bytes: u64) {
+        self.packets += packets;
+        self.bytes += bytes;
+    }
+}
+
+/// Traffic in one second of packet time, split by direction relative to the local networks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct BandwidthSecond {
+    /// Seconds since the epoch.
+    pub second: i64,
+    /// From outside to a local address.
+    pub inbound: Counter,
+    /// From a local address to outside.
+    pub outbound: Counter,
+    /// Between local addresses (including broadcast and multicast from local hosts).
+    pub internal: Counter,
+    /// Neither end local, or no IP layer.
+    pub other: Counter,
+}
+
+/// One host's traffic, from its flows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct HostTraffic {
+    /// The address.
+    pub ip: IpAddr,
+    /// Packets sent.
+    pub packets_sent: u64,
+    /// Bytes sent.
+    pub bytes_sent: u64,
+    /// Packets received.
+    pub packets_received: u64,
+    /// Bytes received.
+    pub bytes_received: u64,
+    /// Flows it took part in.
+    pub flows: u64,
+}
+
+impl HostTraffic {
+    /// Bytes sent and received.
+    pub fn bytes(&self) -> u64 {
+        self.bytes_sent + self.bytes_received
+    }
+}
+
+/// One service port's traffic (the responder's port of each flow).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PortTraffic {
+    /// `TCP` or `UDP`.
+    pub protocol: String,
+    /// The port.
+    pub port: u16,
+    /// The application usually found on it.
+    pub app: Option<&'static str>,
+    /// Flows.
+    pub flows: u64,
+    /// Packets.
+    pub packets: u64,
+    /// Bytes.
+    pub bytes: u64,
+}
+
+/// A snapshot of the traffic statistics, ready to print or serialise.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct TrafficReport {
+    /// Packets seen.
+    pub packets: u64,
+    /// Bytes on the wire.
+    pub bytes: u64,
+    /// Time of the first packet.
+    pub first_seen: Option<Timestamp>,
+    /// Time of the last packet.
+    pub last_seen: Option<Timestamp>,
+    /// Seconds from first to last packet.
+    pub duration_secs: f64,
+    /// Network layer breakdown (`ipv4`, `ipv6`, `arp`, `other`, `undecoded`).
+    pub network: BTreeMap<&'static str, Counter>,
+    /// Transport breakdown (`tcp`, `udp`, `icmp`, `icmpv6`, `other`).
+    pub transport: BTreeMap<&'static str, Counter>,
+    /// Application breakdown guessed from well-known ports, largest first.
+    pub applications: Vec<(&'static str, Counter)>,
+    /// Hosts by bytes sent plus received, largest first.
+    pub top_talkers: Vec<HostTraffic>,
+    /// Service ports by bytes, largest first.
+    pub top_ports: Vec<PortTraffic>,
+    /// Per-second bandwidth (only seconds with traffic).
+    pub bandwidth: Vec<BandwidthSecond>,
+    /// Decode anomalies by name.
+    pub decode_anomalies: BTreeMap<&'static str, u64>,
+    /// IP fragments seen.
+    pub fragments: u64,
+    /// Flows whose hosts were not tracked because `max_hosts` was reached.
+    pub hosts_untracked: u64,
+}
+
+/// Well-known service ports and their application names (IANA; common de facto ports).
+const APPS: &[(u8, u16, &str)] = &[
+    (6, 20, "ftp-data"),
+    (6, 21, "ftp"),
+    (6, 22, "ssh"),
+    (6, 23, "telnet"),
+    (6, 25, "smtp"),
+    (6, 53, "dns"),
+    (17, 53, "dns"),
+    (17, 67, "dhcp"),
+    (17, 68, "dhcp"),
+    (17, 69, "tftp"),
+    (6, 80, "http"),
+    (6, 88, "kerberos"),
+    (17, 88, "kerberos"),
+    (6, 110, "pop3"),
+    (17, 123, "ntp"),
+    (6, 135, "msrpc"),
+    (17, 137, "netbios-ns"),
+    (17, 138, "netbios-dgm"),
+    (6, 139, "netbios-ssn"),
+    (6, 143, "imap"),
+    (17, 161, "snmp"),
+    (17, 162, "snmp-trap"),
+    (6, 179, "bgp"),
+    (6, 389, "ldap"),
+    (17, 389, "ldap"),
+    (6, 443, "https"),
+    (17, 443, "quic"),
+    (6, 445, "smb"),
+    (6, 465, "smtps"),
+    (17, 500, "ike"),
+    (17, 514, "syslog"),
+    (6, 554, "rtsp"),
+    (6, 587, "smtp-submission"),
+    (6, 636, "ldaps"),
+    (6, 853, "dns-over-tls"),
+    (6, 993, "imaps"),
+    (6, 995, "pop3s"),
+    (6, 1433, "mssql"),
+    (17, 1194, "openvpn"),
+    (6, 1883, "mqtt"),
+    (17, 1900, "ssdp"),
+    (6, 3306, "mysql"),
+    (6, 3389, "rdp"),
+    (17, 3478, "stun"),
+    (17, 4500, "ipsec-nat-t"),
+    (6, 5060, "sip"),
+    (17, 5060, "sip"),
+    (17, 5353, "mdns"),
+    (17, 5355, "llmnr"),
+    (6, 5432, "postgresql"),
+    (6, 5900, "vnc"),
+    (6, 6379, "redis"),
+    (6, 6667, "irc"),
+    (6, 8080, "http-alt"),
+    (6, 8443, "https-alt"),
+    (6, 9200, "elasticsearch"),
+    (6, 11211, "memcached"),
+    (6, 27017, "mongodb"),
+    (17, 51820, "wireguard"),
+];
+
+/// The application usually found on a TCP (6) or UDP (17) port.
+///
+/// ```
+/// assert_eq!(netsentinel_core::traffic::app_for_port(6, 22), Some("ssh"));
+/// assert_eq!(netsentinel_core::traffic::app_for_port(17, 22), None);
+/// ```
+pub fn app_for_port(protocol: u8, port: u16) -> Option<&'static str> {
+    APPS.iter()
+        .find(|(p, n, _)| *p == protocol && *n == port)
+        .map(|(_, _, name)| *name)
+}
+
+/// The application of a flow: the responder's port first, then the initiator's.
+pub fn app_for_flow(flow: &Flow) -> Option<&'static str> {
+    app_for_port(flow.key.protocol, flow.dst_port)
+        .or_else(|| app_for_port(flow.key.protocol, flow.src_port))
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct PortCounter {
+    flows: u64,
+    packets: u64,
+    bytes: u64,
+}
+
+/// Accumulates traffic statistics. Feed it every packet ([`TrafficStats::packet`]) and
+/// every ended flow ([`TrafficStats::flow_ended`]).
+///
+/// ```
+/// use netsentinel_core::{TrafficConfig, TrafficStats};
+/// let stats = TrafficStats::new(TrafficConfig::default());
+/// let report = stats.report(std::iter::empty());
+/// assert_eq!(report.packets, 0);
+/// ```
+#[derive(Debug)]
+pub struct TrafficStats {
+    config: TrafficConfig,
+    packets: u64,
+    bytes: u64,
+    first_seen: Option<Timestamp>,
+    last_seen: Option<Timestamp>,
+    network: [Counter; 5],
+    transport: [Counter; 5],
+    bandwidth: VecDeque<BandwidthSecond>,
+    anomalies: HashMap<DecodeAnomaly, u64>,
+    fragments: u64,
+    hosts: HashMap<IpAddr, HostTraffic>,
+    hosts_untracked: u64,
+    ports: HashMap<(u8, u16), PortCounter>,
+    apps: HashMap<&'static str, Counter>,
+}
+
+const NETWORK_NAMES: [&str; 5] = ["ipv4", "ipv6", "arp", "other", "undecoded"];
+const TRANSPORT_NAMES: [&str; 5] = ["tcp", "udp", "icmp", "icmpv6", "other"];
+
+impl TrafficStats {
+    /// Empty statistics.
+    pub fn new(config: TrafficConfig) -> Self {
+        TrafficStats {
+            config,
+            packets: 0,
+            bytes: 0,
+            first_seen: None,
+            last_seen: None,
+            network: [Counter::default(); 5],
+            transport: [Counter::default(); 5],
+            bandwidth: VecDeque::new(),
+            anomalies: HashMap::new(),
+            fragments: 0,
+            hosts: HashMap::new(),
+            hosts_untracked: 0,
+            ports: HashMap::new(),
+            apps: HashMap::new(),
+        }
+    }
+
+    /// Whether an address is on a local network (or is broadcast/multicast, which never
+    /// leaves the local network).
+    pub fn is_local(&self, ip: IpAddr) -> bool {
+        let scoped = match ip {
+            IpAddr::V4(v4) => v4.is_multicast() || v4.is_broadcast(),
+            IpAddr::V6(v6) => v6.is_multicast(),
+        };
+        scoped || self.config.local_networks.iter().any(|n| n.contains(&ip))
+    }
+
+    /// Counts one packet.
+    pub fn packet(&mut self, pkt: &PacketView<'_>) {
+        let bytes = u64::from(pkt.wire_len);
+        self.packets += 1;
+        self.bytes += bytes;
+        if self.first_seen.is_none() {
+            self.first_seen = Some(pkt.ts);
+        }
+        if self.last_seen.is_none_or(|l| pkt.ts > l) {
+            self.last_seen = Some(pkt.ts);
+        }
+        let net = match pkt.network {
+            Network::Ip(ip) if ip.src.is_ipv4() => 0,
+            Network::Ip(_) => 1,
+            Network::Arp(_) => 2,
+            Network::Other { .. } => 3,
+            Network::None => 4,
+        };
+        self.network[net].add(bytes);
+        let tr = match pkt.transport {
+            Transport::Tcp(_) => Some(0),
+            Transport::Udp { .. } => Some(1),
+            Transport::Icmpv4 { .. } => Some(2),
+            Transport::Icmpv6 { .. } => Some(3),
+            Transport::Other => Some(4),
+            Transport::None => None,
+        };
+        if let Some(tr) = tr {
+            self.transport[tr].add(bytes);
+        }
+        if let Some(a) = pkt.anomaly {
+            *self.anomalies.entry(a).or_insert(0) += 1;
+        }
+        let direction = match pkt.ip() {
+            Some(ip) => {
+                if ip.fragment != crate::decode::Fragment::None {
+                    self.fragments += 1;
+                }
+                match (self.is_local(ip.src), self.is_local(ip.dst)) {
+                    (true, true) => 2,
+                    (true, false) => 1,
+                    (false, true) => 0,
+                    (false, false) => 3,
+                }
+            }
+            None => 3,
+        };
+        let bucket = self.bucket(pkt.ts.as_secs());
+        match direction {
+            0 => bucket.inbound.add(bytes),
+            1 => bucket.outbound.add(bytes),
+            2 => bucket.internal.add(bytes),
+            _ => bucket.other.add(bytes),
+        }
+    }
+
+    fn bucket(&mut self, second: i64) -> &mut BandwidthSecond {
+        let history = i64::try_from(self.config.bandwidth_history_secs).unwrap_or(i64::MAX);
+        let newest = self.bandwidth.back().map(|b| b.second);
+        if newest.is_none_or(|n| second > n) {
+            self.bandwidth.push_back(BandwidthSecond {
+                second,
+                ..Default::default()
+            });
+            while self
+                .bandwidth
+                .front()
+                .is_some_and(|f| second.saturating_sub(f.second) >= history)
+            {
+                self.bandwidth.pop_front();
+            }
+        } else {
+            // Out-of-order timestamp: find its second, or fold it into the oldest kept.
+            let pos = self.bandwidth.iter().rposition(|b| b.second <= second);
+            match pos {
+                Some(i) if self.bandwidth[i].second == second => {}
+                Some(i) => self.bandwidth.insert(
+                    i + 1,
+                    BandwidthSecond {
+                        second,
+                        ..Default::default()
+                    },
+                ),
+                None => {}
+            }
+            let i = self
+                .bandwidth
+                .iter()
+                .rposition(|b| b.second <= second)
+                .unwrap_or(0);
+            return &mut self.bandwidth[i];
+        }
+        let last = self.bandwidth.len() - 1;
+        &mut self.bandwidth[last]
+    }
+
+    /// Counts an ended flow into host, port and application figures.
+    pub fn flow_ended(&mut self, flow: &Flow) {
+        add_flow(
+            &mut self.hosts,
+            &mut self.hosts_untracked,
+            &mut self.ports,
+            &mut self.apps,
+            self.config.max_hosts,
+            flow,
+        );
+    }
+
+    /// A report of everything so far, counting `live_flows` as if they had ended now.
+    pub fn report<'f>(&self, live_flows: impl Iterator<Item = &'f Flow>) -> TrafficReport {
+        let mut hosts = self.hosts.clone();
+        let mut untracked = self.hosts_untracked;
+        let mut ports = self.ports.clone();
+        let mut apps = self.apps.clone();
+        for f in live_flows {
+            add_flow(
+                &mut hosts,
+                &mut untracked,
+                &mut ports,
+                &mut apps,
+                self.config.max_hosts,
+                f,
+            );
+        }
+        let top_n = self.config.top_n;
+        let mut top_talkers: Vec<HostTraffic> = hosts.into_values().collect();
+        top_talkers.sort_by(|a, b| b.bytes().cmp(&a.bytes()).then(a.ip.cmp(&b.ip)));
+        top_talkers.truncate(top_n);
+        let mut top_ports: Vec<PortTraffic> = ports
+            .into_iter()
+            .map(|((proto, port), c)| PortTraffic {
+                protocol: crate::flow::protocol_name(proto),
+                port,
+                app: app_for_port(proto, port),
+                flows: c.flows,
+                packets: c.packets,
+                bytes: c.bytes,
+            })
+            .collect();
+        top_ports.sort_by(|a, b| {
+            b.bytes
+                .cmp(&a.bytes)
+                .then(a.port.cmp(&b.port))
+                .then(a.protocol.cmp(&b.protocol))
+        });
+        top_ports.truncate(top_n);
+        let mut applications: Vec<(&'static str, Counter)> = apps.into_iter().collect();
+        applications.sort_by(|a, b| b.1.bytes.cmp(&a.1.bytes).then(a.0.cmp(b.0)));
+        let duration_secs = match (self.first_seen, self.last_seen) {
+            (Some(f), Some(l)) => l.micros_since(f) as f64 / 1e6,
+            _ => 0.0,
+        };
+        TrafficReport {
+            packets: self.packets,
+            bytes: self.bytes,
+            first_seen: self.first_seen,
+            last_seen: self.last_seen,
+            duration_secs,
+            network: named(&NETWORK_NAMES, &self.network),
+            transport: named(&TRANSPORT_NAMES, &self.transport),
+            applications,
+            top_talkers,
+            top_ports,
+            bandwidth: self.bandwidth.iter().copied().collect(),
+            decode_anomalies: self.anomalies.iter().map(|(a, n)| (a.name(), *n)).collect(),
+            fragments: self.fragments,
+            hosts_untracked: untracked,
+        }
+    }
+}
+
+fn named(names: &[&'static str; 5], counters: &[Counter; 5]) -> BTreeMap<&'static str, Counter> {
+    names
+        .iter()
+        .zip(counters)
+        .filter(|(_, c)| c.packets > 0)
+        .map(|(n, c)| (*n, *c))
+        .collect()
+}
+
+fn add_flow(
+    hosts: &mut HashMap<IpAddr, HostTraffic>,
+    untracked: &mut u64,
+    ports: &mut HashMap<(u8, u16), PortCounter>,
+    apps: &mut HashMap<&'static str, Counter>,
+    max_hosts: usize,
+    flow: &Flow,
+) {
+    let sides = [
+        (flow.src_ip, &flow.to_server, &flow.to_client),
+        (flow.dst_ip, &flow.to_client, &flow.to_server),
+    ];
+    for (ip, sent, received) in sides {
+        let len = hosts.len();
+        let entry = match hosts.get_mut(&ip) {
+            Some(e) => e,
+            None if len < max_hosts => hosts.entry(ip).or_insert(HostTraffic {
+                ip,
+                packets_sent: 0,
+                bytes_sent: 0,
+                packets_received: 0,
+                bytes_received: 0,
+                flows: 0,
+            }),
+            None => {
+                *untracked += 1;
+                continue;
+            }
+        };
+        entry.packets_sent += sent.packets;
+        entry.bytes_sent += sent.bytes;
+        entry.packets_received += received.packets;
+        entry.bytes_received += received.bytes;
+        entry.flows += 1;
+    }
+    let proto = flow.key.protocol;
+    if proto == 6 || proto == 17 {
+        let c = ports.entry((proto, flow.dst_port)).or_default();
+        c.flows += 1;
+        c.packets += flow.packets();
+        c.bytes += flow.bytes();
+    }
+    let app = app_for_flow(flow).unwrap_or(match proto {
+        6 => "tcp-other",
+        17 => "udp-other",
+        1 | 58 => "icmp",
+        _ => "ip-other",
+    });
+    apps.entry(app)
+        .or_default()
+        .add_counts(flow.packets(), flow.bytes());
+}
