@@ -360,6 +360,50 @@ pub fn decode<'a>(raw: &RawPacket<'a>) -> PacketView<'a> {
     view
 }
 
+/// Finds the IPv6 fragment header in an extension header chain.
+///
+/// Walked by hand: etherparse's `Ipv6ExtensionSliceIter` assumes a completely parsed chain
+/// and reads out of bounds on a chain that lax parsing cut short (found by tcpdump's
+/// malformed test captures).
+fn ipv6_fragment(first: Option<u8>, mut rest: &[u8]) -> Fragment {
+    const HOP_BY_HOP: u8 = 0;
+    const ROUTING: u8 = 43;
+    const FRAGMENT: u8 = 44;
+    const AUTH: u8 = 51;
+    const DEST_OPTS: u8 = 60;
+    let Some(mut next) = first else {
+        return Fragment::None;
+    };
+    // RFC 8200 allows each header once (destination options twice); 8 bounds the walk.
+    for _ in 0..8 {
+        let (Some(&nh), Some(&len)) = (rest.first(), rest.get(1)) else {
+            return Fragment::None;
+        };
+        let header_len = match next {
+            FRAGMENT => {
+                let Some(off) = rest.get(2..4) else {
+                    return Fragment::None;
+                };
+                let offset = u16::from_be_bytes([off[0], off[1]]) >> 3;
+                let more = off[1] & 1 != 0;
+                return if offset != 0 {
+                    Fragment::Later
+                } else if more {
+                    Fragment::First
+                } else {
+                    Fragment::None
+                };
+            }
+            AUTH => (usize::from(len) + 2) * 4,
+            HOP_BY_HOP | ROUTING | DEST_OPTS => (usize::from(len) + 1) * 8,
+            _ => return Fragment::None,
+        };
+        next = nh;
+        rest = rest.get(header_len..).unwrap_or(&[]);
+    }
+    Fragment::None
+}
+
 fn truncation_kind(snap_cut: bool) -> AnomalyKind {
     if snap_cut {
         AnomalyKind::SnapCut
@@ -421,18 +465,8 @@ fn fill_from_sliced<'a>(view: &mut PacketView<'a>, p: &LaxSlicedPacket<'a>, snap
         }
         Some(LaxNetSlice::Ipv6(ip)) => {
             let h = ip.header();
-            let mut fragment = Fragment::None;
-            for ext in ip.extensions().clone() {
-                if let etherparse::Ipv6ExtensionSlice::Fragment(frag) = ext {
-                    fragment = if frag.fragment_offset().value() != 0 {
-                        Fragment::Later
-                    } else if frag.more_fragments() {
-                        Fragment::First
-                    } else {
-                        Fragment::None
-                    };
-                }
-            }
+            let exts = ip.extensions();
+            let fragment = ipv6_fragment(exts.first_header().map(|n| n.0), exts.slice());
             view.network = Network::Ip(IpView {
                 src: IpAddr::V6(Ipv6Addr::from(h.source())),
                 dst: IpAddr::V6(Ipv6Addr::from(h.destination())),

@@ -174,3 +174,17 @@ fn other_ethertype_is_not_an_anomaly() {
     assert_eq!(v.anomaly, None);
     assert_eq!(v.network, Network::Other { ether_type: 0x88cc });
 }
+
+#[test]
+fn ipv6_fragment_header_is_found_by_the_safe_walker() {
+    // Hop-by-hop (8 bytes, next = fragment), then a fragment header with offset 0 and M set.
+    let mut chain = vec![44, 0, 0, 0, 0, 0, 0, 0];
+    chain.extend_from_slice(&[17, 0, 0x00, 0x01, 0, 0, 0, 1]);
+    assert_eq!(ipv6_fragment(Some(0), &chain), Fragment::First);
+    chain[10] = 0x00;
+    chain[11] = 0x08; // offset 1
+    assert_eq!(ipv6_fragment(Some(0), &chain), Fragment::Later);
+    // A chain cut short is not a fragment and does not read past the end.
+    assert_eq!(ipv6_fragment(Some(0), &chain[..9]), Fragment::None);
+    assert_eq!(ipv6_fragment(Some(44), &[]), Fragment::None);
+}
