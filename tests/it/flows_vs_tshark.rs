@@ -28,7 +28,8 @@ fn load_reference(capture: &Path) -> Vec<TsharkConv> {
         .map(|line| {
             let f: Vec<&str> = line.split('\t').collect();
             let (secs, frac) = f[9].split_once('.').unwrap();
-            let micros = secs.parse::<i64>().unwrap() * 1_000_000 + frac[..6].parse::<i64>().unwrap();
+            let micros =
+                secs.parse::<i64>().unwrap() * 1_000_000 + frac[..6].parse::<i64>().unwrap();
             TsharkConv {
                 proto: if f[0] == "tcp" { 6 } else { 17 },
                 a: (f[1].parse().unwrap(), f[2].parse().unwrap()),
@@ -55,7 +56,10 @@ fn sent_by(flow: &Flow, from: (IpAddr, u16)) -> (u64, u64) {
 #[test]
 fn flows_match_tshark_conversations_on_every_lab_capture() {
     let captures = corpus_captures();
-    assert!(captures.len() >= 17, "bundled captures missing: {captures:?}");
+    assert!(
+        captures.len() >= 17,
+        "bundled captures missing: {captures:?}"
+    );
     for capture in captures {
         let reference = load_reference(&capture);
         let (_, sink) = run_capture(&capture, EngineConfig::default()).unwrap();
@@ -87,8 +91,16 @@ fn flows_match_tshark_conversations_on_every_lab_capture() {
                 conv.first_micros,
                 "{name}: start of {conv:?}"
             );
-            assert_eq!(sent_by(flow, conv.a), (conv.frames_ab, conv.bytes_ab), "{name}: {conv:?}");
-            assert_eq!(sent_by(flow, conv.b), (conv.frames_ba, conv.bytes_ba), "{name}: {conv:?}");
+            assert_eq!(
+                sent_by(flow, conv.a),
+                (conv.frames_ab, conv.bytes_ab),
+                "{name}: {conv:?}"
+            );
+            assert_eq!(
+                sent_by(flow, conv.b),
+                (conv.frames_ba, conv.bytes_ba),
+                "{name}: {conv:?}"
+            );
         }
     }
 }

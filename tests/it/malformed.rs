@@ -40,5 +40,9 @@ fn every_tcpdump_test_capture_is_read_without_panic() {
     // Link types we do not decode (802.11, PPP, ...) are refused by design; of the rest,
     // the few pcap-file cannot parse must stay few.
     assert!(ok >= 500, "only {ok} of 830 captures were read");
-    assert!(errors - link_types <= 5, "{} captures refused for other reasons", errors - link_types);
+    assert!(
+        errors - link_types <= 5,
+        "{} captures refused for other reasons",
+        errors - link_types
+    );
 }

@@ -62,7 +62,10 @@ mod parking_lot_free {
     pub struct SharedSink(pub Arc<Shared>);
 
     impl SharedSink {
-        fn with(&self, f: impl FnOnce(&mut CollectSink) -> Result<(), SinkError>) -> Result<(), SinkError> {
+        fn with(
+            &self,
+            f: impl FnOnce(&mut CollectSink) -> Result<(), SinkError>,
+        ) -> Result<(), SinkError> {
             match self.0.0.lock() {
                 Ok(mut g) => f(&mut g),
                 Err(_) => Err(SinkError::Closed),

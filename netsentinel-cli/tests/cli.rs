@@ -1,0 +1,171 @@
+//! The `netsentinel` binary end to end: output formats and bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_netsentinel"))
+}
+
+fn data(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/data")
+        .join(rel)
+}
+
+/// Runs `analyze` on `path` and returns (exit code, stdout, stderr).
+fn analyze(path: &Path, extra: &[&str]) -> (i32, String, String) {
+    let out = bin()
+        .arg("analyze")
+        .arg(path)
+        .args(extra)
+        .output()
+        .expect("run netsentinel");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn assert_one_line_error(path: &Path, stderr: &str, code: i32, what: &str) {
+    assert_eq!(code, 2, "{what}: exit code; stderr: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{what}: one line: {stderr:?}");
+    assert!(
+        stderr.contains(&*path.to_string_lossy()),
+        "{what}: names the file: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{what}: {stderr}");
+}
+
+#[test]
+fn demo_text_summary() {
+    let (code, out, err) = analyze(&data("demo.pcap"), &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Packets   1076"), "{out}");
+    assert!(out.contains("Top talkers"), "{out}");
+    assert!(out.contains("Decode anomalies: 0"), "{out}");
+}
+
+#[test]
+fn eve_output_has_suricata_fields() {
+    let (code, out, err) = analyze(
+        &data("corpus/credentials/cred_ftp.pcap"),
+        &["--format", "eve"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let mut flows = 0;
+    let mut stats = 0;
+    for line in out.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("each line is JSON");
+        assert!(
+            v["timestamp"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("+0000"))
+        );
+        match v["event_type"].as_str() {
+            Some("flow") => {
+                flows += 1;
+                for key in [
+                    "flow_id",
+                    "community_id",
+                    "src_ip",
+                    "src_port",
+                    "dest_ip",
+                    "dest_port",
+                    "proto",
+                ] {
+                    assert!(!v[key].is_null(), "flow lacks {key}: {line}");
+                }
+                assert!(v["community_id"].as_str().unwrap().starts_with("1:"));
+            }
+            Some("stats") => {
+                stats += 1;
+                assert_eq!(v["stats"]["decoder"]["pkts"], 35);
+            }
+            other => panic!("unexpected event {other:?}"),
+        }
+    }
+    assert_eq!((flows, stats), (2, 1));
+}
+
+#[test]
+fn json_output_to_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("out.json");
+    let (code, stdout, err) = analyze(
+        &data("corpus/credentials/cred_ftp.pcap"),
+        &["--format", "json", "--output", out_path.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.is_empty());
+    let text = std::fs::read_to_string(&out_path).unwrap();
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["type"], "summary");
+    assert_eq!(last["traffic"]["packets"], 35);
+}
+
+#[test]
+fn not_a_capture_is_a_one_line_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("notes.pcap");
+    std::fs::write(&p, b"this is just text, not a capture\n").unwrap();
+    let (code, _, err) = analyze(&p, &[]);
+    assert_one_line_error(&p, &err, code, "text file");
+    assert!(err.contains("not a pcap or pcapng file"), "{err}");
+}
+
+#[test]
+fn empty_file_is_a_one_line_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("empty.pcap");
+    std::fs::write(&p, b"").unwrap();
+    let (code, _, err) = analyze(&p, &[]);
+    assert_one_line_error(&p, &err, code, "empty file");
+    assert!(err.contains("empty"), "{err}");
+}
+
+#[test]
+fn truncated_file_is_a_one_line_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("cut.pcap");
+    let full = std::fs::read(data("corpus/credentials/cred_ftp.pcap")).unwrap();
+    std::fs::write(&p, &full[..full.len() - 10]).unwrap();
+    let (code, _, err) = analyze(&p, &[]);
+    assert_one_line_error(&p, &err, code, "truncated file");
+    assert!(err.contains("truncated"), "{err}");
+    // A header cut short too.
+    std::fs::write(&p, &full[..12]).unwrap();
+    let (code, _, err) = analyze(&p, &[]);
+    assert_one_line_error(&p, &err, code, "truncated header");
+}
+
+#[test]
+fn unknown_link_type_is_a_one_line_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("wifi.pcap");
+    let mut bytes = std::fs::read(data("corpus/credentials/cred_ftp.pcap")).unwrap();
+    // The link type is the last field of the 24-byte global header (little endian here).
+    bytes[20..24].copy_from_slice(&147u32.to_le_bytes()); // LINKTYPE_USER0
+    std::fs::write(&p, &bytes).unwrap();
+    let (code, _, err) = analyze(&p, &[]);
+    assert_one_line_error(&p, &err, code, "unknown link type");
+    assert!(err.contains("unsupported link type 147"), "{err}");
+}
+
+#[test]
+fn missing_file_and_bad_config_are_errors() {
+    let p = data("no-such-file.pcap");
+    let (code, _, err) = analyze(&p, &[]);
+    assert_one_line_error(&p, &err, code, "missing file");
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.json");
+    std::fs::write(&cfg, r#"{"flow": {"max_flowz": 1}}"#).unwrap();
+    let (code, _, err) = analyze(&data("demo.pcap"), &["--config", cfg.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("max_flowz") && err.contains("config.json"),
+        "{err}"
+    );
+}
