@@ -49,7 +49,7 @@ pub use alert::{Alert, AlertSink, AnomalyEvent, Severity, SinkError};
 pub use config::{CaptureConfig, ConfigError, EngineConfig};
 pub use decode::{
     AnomalyKind, ArpView, DecodeAnomaly, Fragment, IpView, Network, PacketView, ProtocolLayer,
-    TcpFlags, TcpView, Transport, decode,
+    TcpFlags, TcpView, Transport, decode, decode_reference,
 };
 pub use detect::{Context, Detector, Interest};
 pub use engine::{Engine, EngineBuilder, RunSummary, StopHandle};

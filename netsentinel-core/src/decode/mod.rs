@@ -10,6 +10,7 @@
 //! UDP, ICMP and ICMPv6. Application protocols are parsed later, by the modules that need them.
 
 mod anomaly;
+mod fast;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -180,7 +181,7 @@ pub enum Network {
 ///
 /// Invariant: `transport` is only set when `network` is [`Network::Ip`]; `payload` is the
 /// transport payload (TCP/UDP/ICMP data), or the IP payload for other protocols, or empty.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PacketView<'a> {
     /// Capture time.
     pub ts: Timestamp,
@@ -260,66 +261,146 @@ impl<'a> PacketView<'a> {
 /// assert_eq!(view.anomaly.unwrap().name(), "truncated_ipv4");
 /// ```
 pub fn decode<'a>(raw: &RawPacket<'a>) -> PacketView<'a> {
+    decode_with(raw, true)
+}
+
+/// Decodes one packet with etherparse's lax whole-packet slicer only, skipping the fast
+/// path. Same result as [`decode`], several times slower: it is the reference the fast
+/// path is tested against.
+pub fn decode_reference<'a>(raw: &RawPacket<'a>) -> PacketView<'a> {
+    decode_with(raw, false)
+}
+
+fn decode_with<'a>(raw: &RawPacket<'a>, fast_path: bool) -> PacketView<'a> {
     let mut view = PacketView::empty(raw);
-    let data = raw.data;
-    let snap_cut = (data.len() as u64) < u64::from(raw.orig_len);
-    let sliced = match raw.link {
-        LinkType::Ethernet => match LaxSlicedPacket::from_ethernet(data) {
-            Ok(p) => p,
-            Err(_) => {
-                view.anomaly = Some(DecodeAnomaly::new(
-                    truncation_kind(snap_cut),
-                    ProtocolLayer::Link,
-                ));
-                return view;
-            }
-        },
-        LinkType::LinuxSll => {
-            // packet type (2), ARPHRD (2), address length (2), address (8), protocol (2)
-            let Some(header) = data.get(..16) else {
-                view.anomaly = Some(DecodeAnomaly::new(
-                    truncation_kind(snap_cut),
-                    ProtocolLayer::Link,
-                ));
-                return view;
-            };
-            let addr_len = usize::from(u16::from_be_bytes([header[4], header[5]]));
-            if addr_len == 6 {
-                view.src_mac = header[6..12].try_into().ok();
-            }
-            let proto = u16::from_be_bytes([header[14], header[15]]);
-            LaxSlicedPacket::from_ether_type(EtherType(proto), &data[16..])
+    let snap_cut = (raw.data.len() as u64) < u64::from(raw.orig_len);
+    let link = match link_layer(raw, &mut view, snap_cut) {
+        Ok(link) => link,
+        Err(anomaly) => {
+            view.anomaly = Some(anomaly);
+            return view;
         }
-        LinkType::LinuxSll2 => {
-            // protocol (2), reserved (2), ifindex (4), ARPHRD (2), packet type (1),
-            // address length (1), address (8)
-            let Some(header) = data.get(..20) else {
-                view.anomaly = Some(DecodeAnomaly::new(
-                    truncation_kind(snap_cut),
-                    ProtocolLayer::Link,
-                ));
-                return view;
-            };
-            if header[11] == 6 {
-                view.src_mac = header[12..18].try_into().ok();
-            }
-            let proto = u16::from_be_bytes([header[0], header[1]]);
-            LaxSlicedPacket::from_ether_type(EtherType(proto), &data[20..])
-        }
-        LinkType::RawIp | LinkType::Ipv4 | LinkType::Ipv6 => match ip_from(data, snap_cut) {
+    };
+    // The common case (IPv4/IPv6 without extension headers or fragments, well-formed TCP,
+    // UDP or ICMP) is decoded with etherparse's per-header slices; everything else goes
+    // through its lax whole-packet slicer, which is several times slower because it moves
+    // large structs around but knows every corner case.
+    if fast_path && fast::network(&mut view, link.ether_type, link.payload) {
+        return view;
+    }
+    let sliced = match link.ether_type {
+        None => match ip_from(link.payload, snap_cut) {
             Ok(p) => p,
             Err(a) => {
                 view.anomaly = Some(a);
                 return view;
             }
         },
+        Some(et) if raw.link == LinkType::Ethernet => {
+            // Let etherparse see the VLAN tags too (it reports their anomalies).
+            match LaxSlicedPacket::from_ethernet(raw.data) {
+                Ok(p) => p,
+                Err(_) => LaxSlicedPacket::from_ether_type(EtherType(et), link.payload),
+            }
+        }
+        Some(et) => LaxSlicedPacket::from_ether_type(EtherType(et), link.payload),
+    };
+    view.vlan = 0;
+    fill_from_sliced(&mut view, &sliced, snap_cut);
+    view
+}
+
+/// The link layer's result: the network protocol and its bytes.
+struct LinkLayer<'a> {
+    /// EtherType of the payload; `None` for raw IP (version from the first nibble).
+    ether_type: Option<u16>,
+    payload: &'a [u8],
+}
+
+const ETHERTYPE_VLAN: u16 = 0x8100;
+const ETHERTYPE_QINQ: u16 = 0x88a8;
+const ETHERTYPE_QINQ_OLD: u16 = 0x9100;
+
+/// Parses the link layer (and up to two VLAN tags), filling MACs and VLAN ids.
+fn link_layer<'a>(
+    raw: &RawPacket<'a>,
+    view: &mut PacketView<'a>,
+    snap_cut: bool,
+) -> Result<LinkLayer<'a>, DecodeAnomaly> {
+    let data = raw.data;
+    let cut = || DecodeAnomaly::new(truncation_kind(snap_cut), ProtocolLayer::Link);
+    match raw.link {
+        LinkType::Ethernet => {
+            let (Some(dst), Some(src), Some(et), Some(mut payload)) = (
+                data.get(0..6),
+                data.get(6..12),
+                data.get(12..14),
+                data.get(14..),
+            ) else {
+                return Err(cut());
+            };
+            view.dst_mac = dst.try_into().ok();
+            view.src_mac = src.try_into().ok();
+            let mut ether_type = u16::from_be_bytes([et[0], et[1]]);
+            let mut tags = 0;
+            while matches!(
+                ether_type,
+                ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD
+            ) {
+                let Some(tag) = payload.get(..4) else {
+                    return Err(DecodeAnomaly::new(
+                        truncation_kind(snap_cut),
+                        ProtocolLayer::Vlan,
+                    ));
+                };
+                // Keep the outer two tags; deeper stacks are rare and still land in one flow.
+                if tags < 2 {
+                    let vid = u16::from_be_bytes([tag[0], tag[1]]) & 0x0fff;
+                    view.vlan |= u32::from(vid) << (16 * (1 - tags));
+                    tags += 1;
+                }
+                ether_type = u16::from_be_bytes([tag[2], tag[3]]);
+                payload = &payload[4..];
+            }
+            Ok(LinkLayer {
+                ether_type: Some(ether_type),
+                payload,
+            })
+        }
+        LinkType::LinuxSll => {
+            // packet type (2), ARPHRD (2), address length (2), address (8), protocol (2)
+            let Some(header) = data.get(..16) else {
+                return Err(cut());
+            };
+            if u16::from_be_bytes([header[4], header[5]]) == 6 {
+                view.src_mac = header[6..12].try_into().ok();
+            }
+            Ok(LinkLayer {
+                ether_type: Some(u16::from_be_bytes([header[14], header[15]])),
+                payload: &data[16..],
+            })
+        }
+        LinkType::LinuxSll2 => {
+            // protocol (2), reserved (2), ifindex (4), ARPHRD (2), packet type (1),
+            // address length (1), address (8)
+            let Some(header) = data.get(..20) else {
+                return Err(cut());
+            };
+            if header[11] == 6 {
+                view.src_mac = header[12..18].try_into().ok();
+            }
+            Ok(LinkLayer {
+                ether_type: Some(u16::from_be_bytes([header[0], header[1]])),
+                payload: &data[20..],
+            })
+        }
+        LinkType::RawIp | LinkType::Ipv4 | LinkType::Ipv6 => Ok(LinkLayer {
+            ether_type: None,
+            payload: data,
+        }),
         LinkType::Null | LinkType::Loop => {
             let Some(family) = data.get(..4) else {
-                view.anomaly = Some(DecodeAnomaly::new(
-                    truncation_kind(snap_cut),
-                    ProtocolLayer::Link,
-                ));
-                return view;
+                return Err(cut());
             };
             let family: [u8; 4] = [family[0], family[1], family[2], family[3]];
             // DLT_NULL is in the writer's byte order, so accept either; DLT_LOOP is big endian.
@@ -336,28 +417,25 @@ pub fn decode<'a>(raw: &RawPacket<'a>) -> PacketView<'a> {
             // AF_INET is 2 everywhere; AF_INET6 is 10 (Linux), 24 (NetBSD/OpenBSD),
             // 28 (FreeBSD), 30 (macOS).
             let ether_type = match af {
-                2 => EtherType::IPV4,
-                10 | 24 | 28 | 30 => EtherType::IPV6,
+                2 => EtherType::IPV4.0,
+                10 | 24 | 28 | 30 => EtherType::IPV6.0,
                 _ => {
-                    view.anomaly = Some(DecodeAnomaly::new(
+                    return Err(DecodeAnomaly::new(
                         AnomalyKind::Unsupported,
                         ProtocolLayer::Link,
                     ));
-                    return view;
                 }
             };
-            LaxSlicedPacket::from_ether_type(ether_type, &data[4..])
+            Ok(LinkLayer {
+                ether_type: Some(ether_type),
+                payload: &data[4..],
+            })
         }
-        LinkType::Other(_) => {
-            view.anomaly = Some(DecodeAnomaly::new(
-                AnomalyKind::Unsupported,
-                ProtocolLayer::Link,
-            ));
-            return view;
-        }
-    };
-    fill_from_sliced(&mut view, &sliced, snap_cut);
-    view
+        LinkType::Other(_) => Err(DecodeAnomaly::new(
+            AnomalyKind::Unsupported,
+            ProtocolLayer::Link,
+        )),
+    }
 }
 
 /// Finds the IPv6 fragment header in an extension header chain.

@@ -137,11 +137,12 @@ impl FlowTable {
         self.map.values().map(|&s| &self.slots[s as usize].flow)
     }
 
-    /// Accounts one packet: expires idle flows up to the packet's time, then finds or
-    /// creates its flow. `None` for packets without an IP layer.
+    /// Accounts one packet: finds or creates its flow. `None` for packets without an IP
+    /// layer. Idle flows are not expired here but by [`expire`](Self::expire), which the
+    /// engine calls on every tick: checking the list heads on every packet would touch
+    /// cold memory for nothing.
     pub fn update(&mut self, pkt: &PacketView<'_>) -> Option<FlowHandle> {
         let (key, lo_to_hi) = FlowKey::from_packet(pkt)?;
-        self.expire(pkt.ts);
         let tcp_flags = match pkt.transport {
             Transport::Tcp(t) => Some(t.flags),
             _ => None,

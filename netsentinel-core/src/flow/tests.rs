@@ -99,8 +99,10 @@ fn idle_timeouts_differ_per_protocol() {
     let mut t = FlowTable::new(cfg);
     feed(&mut t, 0.0, &udp_frame(A, B, 1111, 53, b"q"));
     feed(&mut t, 0.0, &tcp_frame(A, B, 5000, 80, S, b""));
-    // A packet of another flow 11 s later expires the UDP flow only.
+    // 11 s later only the UDP flow has timed out.
     feed(&mut t, 11.0, &udp_frame(A, B, 2222, 53, b"q"));
+    assert!(ended(&mut t).is_empty(), "update does not expire");
+    t.expire(Timestamp::from_micros(11_000_000));
     let done = ended(&mut t);
     assert_eq!(done.len(), 1);
     assert_eq!(done[0].key.protocol, 17);

@@ -1,0 +1,34 @@
+//! Writes the benchmark captures: `make-bench-pcap office FILE [PACKETS]` or
+//! `make-bench-pcap synflood FILE [SOURCES]`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let (Some(kind), Some(path)) = (args.get(1), args.get(2)) else {
+        eprintln!("usage: make-bench-pcap office|synflood FILE [COUNT]");
+        return ExitCode::from(2);
+    };
+    let count: Option<usize> = args.get(3).and_then(|c| c.parse().ok());
+    let frames = match kind.as_str() {
+        "office" => netsentinel_benches::office_mix(count.unwrap_or(2_000_000), 20_000),
+        "synflood" => netsentinel_benches::spoofed_syn_flood(
+            u32::try_from(count.unwrap_or(1_000_000)).unwrap_or(u32::MAX),
+        ),
+        other => {
+            eprintln!("unknown capture kind {other}");
+            return ExitCode::from(2);
+        }
+    };
+    match netsentinel_core::testutil::write_pcap(Path::new(path), &frames) {
+        Ok(()) => {
+            eprintln!("wrote {} packets to {path}", frames.len());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{path}: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
