@@ -81,7 +81,7 @@ pub fn office_mix(packets: usize, flows: u32) -> Vec<(Timestamp, Vec<u8>)> {
             _ => icmp_echo_frame(
                 Ipv4Addr::new(10, 0, 0, 5),
                 Ipv4Addr::new(10, 0, 0, 1),
-                r % 2 == 0,
+                r.is_multiple_of(2),
                 r as u16,
             ),
         };
