@@ -26,8 +26,9 @@ impl Lcg {
 }
 
 /// A traffic mix like an office uplink: `packets` frames over `flows` concurrent TCP
-/// connections (handshake, data both ways, FIN close), DNS over UDP, and pings; one packet
-/// every 20 µs of packet time.
+/// connections (handshake, data both ways, FIN close; each connection's packets come in
+/// bursts of 1 to 8, like a TCP window), DNS over UDP (a query and its answer, a new flow
+/// each), and pings; one packet every 20 µs of packet time.
 pub fn office_mix(packets: usize, flows: u32) -> Vec<(Timestamp, Vec<u8>)> {
     let mut rng = Lcg::new(42);
     let mut out = Vec::with_capacity(packets);
@@ -35,13 +36,24 @@ pub fn office_mix(packets: usize, flows: u32) -> Vec<(Timestamp, Vec<u8>)> {
     let mut t = 1_700_000_000_000_000i64;
     let mut conn_step = vec![0u32; flows as usize];
     let mut conn_gen = vec![0u16; flows as usize];
+    let mut burst: Option<(usize, u32)> = None;
     while out.len() + 1 < packets {
         t += 20;
         let ts = Timestamp::from_micros(t);
         let r = rng.next_u32();
         let frame = match r % 100 {
             0..=79 => {
-                let c = (rng.next_u32() % flows) as usize;
+                let c = match burst {
+                    Some((c, left)) if left > 0 => {
+                        burst = Some((c, left - 1));
+                        c
+                    }
+                    _ => {
+                        let c = (rng.next_u32() % flows) as usize;
+                        burst = Some((c, rng.next_u32() % 8));
+                        c
+                    }
+                };
                 let client = Ipv4Addr::from(0x0a00_0000 | (c as u32 % 250 + 2));
                 let server = Ipv4Addr::from(0xcb00_7100 | (c as u32 % 200 + 1));
                 let sport = 10_000 + (c as u16 % 50_000) + conn_gen[c];

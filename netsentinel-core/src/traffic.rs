@@ -264,6 +264,9 @@ struct PortCounter {
 #[derive(Debug)]
 pub struct TrafficStats {
     config: TrafficConfig,
+    /// `local_networks` as (network, mask) pairs: a packet's test is a few integer ops.
+    local_v4: Vec<(u32, u32)>,
+    local_v6: Vec<(u128, u128)>,
     packets: u64,
     bytes: u64,
     first_seen: Option<Timestamp>,
@@ -285,7 +288,17 @@ const TRANSPORT_NAMES: [&str; 5] = ["tcp", "udp", "icmp", "icmpv6", "other"];
 impl TrafficStats {
     /// Empty statistics.
     pub fn new(config: TrafficConfig) -> Self {
+        let mut local_v4 = Vec::new();
+        let mut local_v6 = Vec::new();
+        for net in &config.local_networks {
+            match net {
+                IpNet::V4(n) => local_v4.push((u32::from(n.network()), u32::from(n.netmask()))),
+                IpNet::V6(n) => local_v6.push((u128::from(n.network()), u128::from(n.netmask()))),
+            }
+        }
         TrafficStats {
+            local_v4,
+            local_v6,
             config,
             packets: 0,
             bytes: 0,
@@ -306,11 +319,18 @@ impl TrafficStats {
     /// Whether an address is on a local network (or is broadcast/multicast, which never
     /// leaves the local network).
     pub fn is_local(&self, ip: IpAddr) -> bool {
-        let scoped = match ip {
-            IpAddr::V4(v4) => v4.is_multicast() || v4.is_broadcast(),
-            IpAddr::V6(v6) => v6.is_multicast(),
-        };
-        scoped || self.config.local_networks.iter().any(|n| n.contains(&ip))
+        match ip {
+            IpAddr::V4(v4) => {
+                let a = u32::from(v4);
+                v4.is_multicast()
+                    || v4.is_broadcast()
+                    || self.local_v4.iter().any(|&(net, mask)| a & mask == net)
+            }
+            IpAddr::V6(v6) => {
+                let a = u128::from(v6);
+                v6.is_multicast() || self.local_v6.iter().any(|&(net, mask)| a & mask == net)
+            }
+        }
     }
 
     /// Counts one packet.
@@ -544,4 +564,34 @@ fn add_flow(
     apps.entry(app)
         .or_default()
         .add_counts(flow.packets(), flow.bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_networks_and_scoped_addresses() {
+        let s = TrafficStats::new(TrafficConfig::default());
+        for local in [
+            "10.1.2.3",
+            "192.168.0.1",
+            "172.31.255.255",
+            "fe80::1",
+            "224.0.0.251",
+            "255.255.255.255",
+            "ff02::fb",
+        ] {
+            assert!(s.is_local(local.parse().unwrap()), "{local}");
+        }
+        for remote in ["8.8.8.8", "172.32.0.1", "203.0.113.50", "2001:db8::1"] {
+            assert!(!s.is_local(remote.parse().unwrap()), "{remote}");
+        }
+        let custom = TrafficStats::new(TrafficConfig {
+            local_networks: vec!["203.0.113.0/24".parse().unwrap()],
+            ..TrafficConfig::default()
+        });
+        assert!(custom.is_local("203.0.113.9".parse().unwrap()));
+        assert!(!custom.is_local("10.0.0.1".parse().unwrap()));
+    }
 }

@@ -1,14 +1,24 @@
-//! The flow table: a slab of flows, a hash index, and one LRU list per timeout class.
+//! The flow table: a slab of flows, a hash index, and one expiry heap per timeout class.
+//!
+//! A packet only touches its own flow (hash lookup, then the slot): no list is relinked per
+//! packet, because relinking touches two neighbouring flows that are cold in cache and that
+//! cost dominated the whole pipeline. Instead each class keeps a min-heap of
+//! (time, slot) entries whose time is at most the flow's `last_seen`; expiry pops entries
+//! that look old, ends the flow if it really is idle, and otherwise pushes it back with
+//! its current `last_seen`. Expiry is therefore exact at tick granularity, and a busy flow
+//! costs one heap operation per timeout period, not one per packet.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
 
 use serde::Serialize;
 
 use super::{DirectionStats, Flow, FlowConfig, FlowEndReason, FlowId, FlowKey, TcpState};
 use crate::decode::{Fragment, PacketView, TcpFlags, Transport};
 use crate::time::Timestamp;
-
-const NIL: u32 = u32::MAX;
 
 /// Timeout classes; each has its own LRU list so expiry only ever looks at list heads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,11 +52,15 @@ impl Class {
 
 struct Slot {
     flow: Flow,
-    prev: u32,
-    next: u32,
     class: Class,
     initiator_is_lo: bool,
+    /// Bumped whenever the slot is freed, so heap entries of a dead flow are recognised.
+    generation: u32,
+    live: bool,
 }
+
+/// A heap entry: `(since, slot, generation)`, `since <= flow.last_seen`.
+type Entry = Reverse<(Timestamp, u32, u32)>;
 
 /// A reference to a live flow, valid until the next call that changes the table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,11 +99,14 @@ pub struct FlowTableStats {
 /// assert_eq!(table.stats().active, 0);
 /// ```
 pub struct FlowTable {
-    map: HashMap<FlowKey, u32, foldhash::fast::RandomState>,
+    /// Slot indices, hashed by their flow's key. Only 4 bytes an entry: the key compare
+    /// reads the slot, which the update needs anyway, so a packet costs one cache miss
+    /// into the slab instead of one into a key-holding index plus one into the slab.
+    index: HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
     slots: Vec<Slot>,
     free: Vec<u32>,
-    heads: [u32; CLASSES],
-    tails: [u32; CLASSES],
+    heaps: [BinaryHeap<Entry>; CLASSES],
     timeouts: [i64; CLASSES],
     max_flows: usize,
     next_id: u64,
@@ -109,11 +126,11 @@ impl FlowTable {
         timeouts[Class::Icmp as usize] = us(config.icmp_timeout_secs);
         timeouts[Class::Other as usize] = us(config.other_timeout_secs);
         FlowTable {
-            map: HashMap::default(),
+            index: HashTable::new(),
+            hasher: foldhash::fast::RandomState::default(),
             slots: Vec::new(),
             free: Vec::new(),
-            heads: [NIL; CLASSES],
-            tails: [NIL; CLASSES],
+            heaps: Default::default(),
             timeouts,
             max_flows: config.max_flows.max(1),
             next_id: 1,
@@ -134,7 +151,7 @@ impl FlowTable {
 
     /// Live flows, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &Flow> {
-        self.map.values().map(|&s| &self.slots[s as usize].flow)
+        self.index.iter().map(|&s| &self.slots[s as usize].flow)
     }
 
     /// Accounts one packet: finds or creates its flow. `None` for packets without an IP
@@ -148,25 +165,31 @@ impl FlowTable {
             _ => None,
         };
         let mut created = false;
-        let slot = match self.map.get(&key) {
-            Some(&slot) => {
+        let hash = self.hasher.hash_one(key);
+        let slots = &self.slots;
+        let found = self
+            .index
+            .find(hash, |&i| slots[i as usize].flow.key == key)
+            .copied();
+        let slot = match found {
+            Some(slot) => {
                 let syn_only =
                     tcp_flags.is_some_and(|f| f.has(TcpFlags::SYN) && !f.has(TcpFlags::ACK));
                 if syn_only && self.slots[slot as usize].flow.tcp_state.is_closed() {
                     self.stats.reused += 1;
                     self.end(slot, FlowEndReason::Reused);
                     created = true;
-                    self.create(key, lo_to_hi, pkt, tcp_flags)
+                    self.create(key, hash, lo_to_hi, pkt, tcp_flags)
                 } else {
                     slot
                 }
             }
             None => {
-                if self.map.len() >= self.max_flows {
+                if self.index.len() >= self.max_flows {
                     self.evict_one();
                 }
                 created = true;
-                self.create(key, lo_to_hi, pkt, tcp_flags)
+                self.create(key, hash, lo_to_hi, pkt, tcp_flags)
             }
         };
         let s = &mut self.slots[slot as usize];
@@ -191,7 +214,11 @@ impl FlowTable {
             flow.fragments += 1;
         }
         let class = Class::of(flow);
-        self.touch(slot, class);
+        if class != s.class {
+            s.class = class;
+            let entry = Reverse((pkt.ts, slot, s.generation));
+            self.heaps[class as usize].push(entry);
+        }
         Some(FlowHandle {
             slot,
             from_initiator,
@@ -202,24 +229,30 @@ impl FlowTable {
     /// Ends every flow idle for longer than its timeout at `now`.
     pub fn expire(&mut self, now: Timestamp) {
         for c in 0..CLASSES {
-            loop {
-                let head = self.heads[c];
-                if head == NIL {
+            let timeout = self.timeouts[c];
+            while let Some(&Reverse((since, slot, generation))) = self.heaps[c].peek() {
+                if now.micros_since(since) <= timeout {
                     break;
                 }
-                let last = self.slots[head as usize].flow.last_seen;
-                if now.micros_since(last) <= self.timeouts[c] {
-                    break;
+                self.heaps[c].pop();
+                let s = &self.slots[slot as usize];
+                if !s.live || s.generation != generation || s.class as usize != c {
+                    continue; // stale: the flow ended or moved to another class
                 }
-                self.stats.timed_out += 1;
-                self.end(head, FlowEndReason::Timeout);
+                let last = s.flow.last_seen;
+                if now.micros_since(last) > timeout {
+                    self.stats.timed_out += 1;
+                    self.end(slot, FlowEndReason::Timeout);
+                } else {
+                    self.heaps[c].push(Reverse((last, slot, generation)));
+                }
             }
         }
     }
 
     /// Ends every live flow (end of capture), in creation order.
     pub fn finish(&mut self) {
-        let mut live: Vec<u32> = self.map.values().copied().collect();
+        let mut live: Vec<u32> = self.index.iter().copied().collect();
         live.sort_by_key(|&s| self.slots[s as usize].flow.id);
         for slot in live {
             self.stats.ended_at_eof += 1;
@@ -234,14 +267,16 @@ impl FlowTable {
 
     /// Approximate heap bytes held per flow slot (slab slot + index entry).
     pub fn bytes_per_flow() -> usize {
-        // hashbrown: key + value + 1 control byte, at up to 87.5% load.
-        let index = (size_of::<FlowKey>() + size_of::<u32>() + 1) * 8 / 7;
-        size_of::<Slot>() + index
+        // hashbrown: a u32 slot index + 1 control byte, at up to 87.5% load.
+        let index = (size_of::<u32>() + 1) * 8 / 7;
+        // At least one heap entry per flow.
+        size_of::<Slot>() + index + size_of::<Entry>()
     }
 
     fn create(
         &mut self,
         key: FlowKey,
+        hash: u64,
         lo_to_hi: bool,
         pkt: &PacketView<'_>,
         tcp_flags: Option<TcpFlags>,
@@ -279,102 +314,92 @@ impl FlowTable {
             end_reason: FlowEndReason::Active,
         };
         self.next_id += 1;
-        let slot = Slot {
-            flow,
-            prev: NIL,
-            next: NIL,
-            class: Class::of_new(key.protocol),
-            initiator_is_lo,
-        };
+        let class = Class::of_new(key.protocol);
         let index = match self.free.pop() {
             Some(i) => {
-                self.slots[i as usize] = slot;
+                let s = &mut self.slots[i as usize];
+                s.flow = flow;
+                s.class = class;
+                s.initiator_is_lo = initiator_is_lo;
+                s.live = true;
                 i
             }
             None => {
-                self.slots.push(slot);
-                u32::try_from(self.slots.len() - 1).unwrap_or(NIL)
+                self.slots.push(Slot {
+                    flow,
+                    class,
+                    initiator_is_lo,
+                    generation: 0,
+                    live: true,
+                });
+                u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
             }
         };
-        self.link_tail(index);
-        self.map.insert(key, index);
+        let generation = self.slots[index as usize].generation;
+        self.heaps[class as usize].push(Reverse((pkt.ts, index, generation)));
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.index.insert_unique(hash, index, |&i| {
+            hasher.hash_one(slots[i as usize].flow.key)
+        });
         self.stats.created += 1;
         self.stats.active += 1;
         self.stats.peak_active = self.stats.peak_active.max(self.stats.active);
         index
     }
 
-    /// Evicts the least valuable flow: closed connections first, then the oldest
-    /// not-established flow, then the oldest established one.
+    /// Evicts the least valuable flow: closed connections first, then the least recently
+    /// active not-established flow, then the least recently active established one.
     fn evict_one(&mut self) {
-        let head = |c: Class| self.heads[c as usize];
-        let oldest = |classes: &[Class]| {
-            classes
+        const ORDER: [&[Class]; 3] = [
+            &[Class::TcpClosed],
+            &[Class::TcpNew, Class::Udp, Class::Icmp, Class::Other],
+            &[Class::TcpEstablished],
+        ];
+        for group in ORDER {
+            if let Some(slot) = self.least_recent(group) {
+                self.stats.evicted += 1;
+                self.end(slot, FlowEndReason::Evicted);
+                return;
+            }
+        }
+    }
+
+    /// The live flow with the oldest `last_seen` among `classes`, cleaning stale heap
+    /// entries and refreshing outdated ones on the way.
+    fn least_recent(&mut self, classes: &[Class]) -> Option<u32> {
+        loop {
+            // The class whose heap top is oldest.
+            let (c, Reverse((since, slot, generation))) = classes
                 .iter()
-                .map(|&c| head(c))
-                .filter(|&h| h != NIL)
-                .min_by_key(|&h| self.slots[h as usize].flow.last_seen)
-        };
-        let victim = oldest(&[Class::TcpClosed])
-            .or_else(|| oldest(&[Class::TcpNew, Class::Udp, Class::Icmp, Class::Other]))
-            .or_else(|| oldest(&[Class::TcpEstablished]));
-        if let Some(v) = victim {
-            self.stats.evicted += 1;
-            self.end(v, FlowEndReason::Evicted);
+                .filter_map(|&c| self.heaps[c as usize].peek().map(|e| (c as usize, *e)))
+                .min_by_key(|(_, Reverse((since, _, _)))| *since)?;
+            let s = &self.slots[slot as usize];
+            if !s.live || s.generation != generation || s.class as usize != c {
+                self.heaps[c].pop();
+                continue;
+            }
+            let last = s.flow.last_seen;
+            if last > since {
+                self.heaps[c].pop();
+                self.heaps[c].push(Reverse((last, slot, generation)));
+                continue;
+            }
+            return Some(slot);
         }
     }
 
     fn end(&mut self, slot: u32, reason: FlowEndReason) {
-        self.unlink(slot);
         let s = &mut self.slots[slot as usize];
         s.flow.end_reason = reason;
-        self.map.remove(&s.flow.key);
+        s.live = false;
+        s.generation = s.generation.wrapping_add(1);
+        let hash = self.hasher.hash_one(s.flow.key);
+        if let Ok(entry) = self.index.find_entry(hash, |&i| i == slot) {
+            entry.remove();
+        }
         self.ended.push(s.flow.clone());
         self.free.push(slot);
         self.stats.active -= 1;
-    }
-
-    fn touch(&mut self, slot: u32, class: Class) {
-        // Already the most recent in its class: nothing to move.
-        if self.slots[slot as usize].class == class && self.tails[class as usize] == slot {
-            return;
-        }
-        self.unlink(slot);
-        self.slots[slot as usize].class = class;
-        self.link_tail(slot);
-    }
-
-    fn link_tail(&mut self, slot: u32) {
-        let c = self.slots[slot as usize].class as usize;
-        let tail = self.tails[c];
-        self.slots[slot as usize].prev = tail;
-        self.slots[slot as usize].next = NIL;
-        if tail == NIL {
-            self.heads[c] = slot;
-        } else {
-            self.slots[tail as usize].next = slot;
-        }
-        self.tails[c] = slot;
-    }
-
-    fn unlink(&mut self, slot: u32) {
-        let (prev, next, c) = {
-            let s = &self.slots[slot as usize];
-            (s.prev, s.next, s.class as usize)
-        };
-        if prev == NIL {
-            self.heads[c] = next;
-        } else {
-            self.slots[prev as usize].next = next;
-        }
-        if next == NIL {
-            self.tails[c] = prev;
-        } else {
-            self.slots[next as usize].prev = prev;
-        }
-        let s = &mut self.slots[slot as usize];
-        s.prev = NIL;
-        s.next = NIL;
     }
 }
 

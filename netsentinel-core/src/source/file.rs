@@ -1,17 +1,16 @@
 //! pcap and pcapng files, read with `pcap-file`.
 
-use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use pcap_file::pcap::PcapReader;
+use pcap_file::pcap::PcapHeader;
 use pcap_file::pcapng::Block;
 use pcap_file::pcapng::PcapNgReader;
 use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
-use pcap_file::{PcapError, TsResolution};
+use pcap_file::{Endianness, PcapError, TsResolution};
 
 use super::{LinkType, PacketSource, RawPacket, Recv, SourceError, SourceStats};
 use crate::time::Timestamp;
@@ -87,11 +86,99 @@ impl NgInterface {
     }
 }
 
+/// Bytes read per `read()` call for classic pcap files.
+const READ_CHUNK: usize = 4 << 20;
+/// Largest record accepted. libpcap caps snap lengths at 256 KiB; this leaves room for odd
+/// writers while refusing a corrupt length before allocating for it.
+const MAX_RECORD: usize = 64 << 20;
+
+/// Classic pcap records parsed from our own read buffer.
+///
+/// pcap-file parses the file header; the 16-byte record headers are read here because
+/// pcap-file's per-packet path refuses every packet cut by the snap length
+/// (`orig_len > snaplen`) and costs about a tenth of the whole pipeline's time.
+struct PcapRecords {
+    file: CountingReader,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    big_endian: bool,
+    nanos: bool,
+}
+
+impl PcapRecords {
+    /// Makes at least `need` unread bytes available; `false` at end of file.
+    fn fill(&mut self, need: usize) -> io::Result<bool> {
+        if self.end - self.start >= need {
+            return Ok(true);
+        }
+        self.buf.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+        let size = need.max(READ_CHUNK);
+        if self.buf.len() < size {
+            self.buf.resize(size, 0);
+        }
+        while self.end < need {
+            match self.file.read(&mut self.buf[self.end..]) {
+                Ok(0) => return Ok(false),
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    fn u32_at(&self, at: usize) -> u32 {
+        let b = [
+            self.buf[at],
+            self.buf[at + 1],
+            self.buf[at + 2],
+            self.buf[at + 3],
+        ];
+        if self.big_endian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    }
+
+    /// The next record as (seconds, fraction, original length, data range).
+    fn next(&mut self) -> Result<Option<(u32, u32, u32, std::ops::Range<usize>)>, RecordError> {
+        if !self.fill(16).map_err(RecordError::Io)? {
+            return if self.end == self.start {
+                Ok(None)
+            } else {
+                Err(RecordError::Truncated)
+            };
+        }
+        let h = self.start;
+        let (secs, frac) = (self.u32_at(h), self.u32_at(h + 4));
+        let incl = self.u32_at(h + 8) as usize;
+        let orig = self.u32_at(h + 12);
+        if incl > MAX_RECORD {
+            return Err(RecordError::TooLong(incl));
+        }
+        if !self.fill(16 + incl).map_err(RecordError::Io)? {
+            return Err(RecordError::Truncated);
+        }
+        let data = self.start + 16..self.start + 16 + incl;
+        self.start += 16 + incl;
+        Ok(Some((secs, frac, orig, data)))
+    }
+}
+
+enum RecordError {
+    Io(io::Error),
+    Truncated,
+    TooLong(usize),
+}
+
 enum Reader {
     Pcap {
-        reader: PcapReader<CountingReader>,
+        records: PcapRecords,
         link: LinkType,
-        nanos: bool,
     },
     PcapNg {
         reader: PcapNgReader<CountingReader>,
@@ -156,18 +243,28 @@ impl FileSource {
         };
         let header_err = |e: PcapError| map_pcap_error(&path, 0, e);
         let reader = if PCAP_MAGICS.iter().any(|m| magic == m) {
-            let reader = PcapReader::new(counting).map_err(header_err)?;
-            let header = reader.header();
-            let linktype = u32::from(header.datalink);
+            let mut records = PcapRecords {
+                file: counting,
+                buf: Vec::new(),
+                start: 0,
+                end: 0,
+                big_endian: false,
+                nanos: false,
+            };
+            if !records.fill(24).map_err(io_err)? {
+                return Err(SourceError::Truncated { path, packets: 0 });
+            }
+            let (_, header) = PcapHeader::from_slice(&records.buf[..24]).map_err(header_err)?;
+            records.start = 24;
+            records.big_endian = header.endianness == Endianness::Big;
+            records.nanos = header.ts_resolution == TsResolution::NanoSecond;
+            // The upper bits of the link-type field carry FCS information (LT_LINKTYPE).
+            let linktype = u32::from(header.datalink) & 0x03ff_ffff;
             let link = LinkType::from_linktype(linktype);
             if !link.is_supported() {
                 return Err(SourceError::UnsupportedLinkType { path, linktype });
             }
-            Reader::Pcap {
-                reader,
-                link,
-                nanos: header.ts_resolution == TsResolution::NanoSecond,
-            }
+            Reader::Pcap { records, link }
         } else if magic == PCAPNG_MAGIC {
             let reader = PcapNgReader::new(counting).map_err(header_err)?;
             Reader::PcapNg {
@@ -226,51 +323,47 @@ fn map_pcap_error(path: &Path, packets: u64, err: PcapError) -> SourceError {
     }
 }
 
-/// Borrow the packet bytes; an owned buffer (which the parser does not produce today) is
-/// moved into `scratch` so the API stays borrowing.
-fn borrow_data<'a>(data: Cow<'a, [u8]>, scratch: &'a mut Vec<u8>) -> &'a [u8] {
-    match data {
-        Cow::Borrowed(b) => b,
-        Cow::Owned(v) => {
-            *scratch = v;
-            scratch.as_slice()
-        }
-    }
-}
-
 impl PacketSource for FileSource {
     fn next_packet(&mut self) -> Result<Recv<'_>, SourceError> {
         let path = &self.path;
         let packets = self.packets;
         match &mut self.reader {
-            Reader::Pcap {
-                reader,
-                link,
-                nanos,
-            } => {
-                let raw = match reader.next_raw_packet() {
-                    None => return Ok(Recv::Eof),
-                    Some(Err(e)) => return Err(map_pcap_error(path, packets, e)),
-                    Some(Ok(raw)) => raw,
+            Reader::Pcap { records, link } => {
+                let (secs, frac, orig_len, range) = match records.next() {
+                    Ok(Some(r)) => r,
+                    Ok(None) => return Ok(Recv::Eof),
+                    Err(RecordError::Truncated) => {
+                        return Err(SourceError::Truncated {
+                            path: path.clone(),
+                            packets,
+                        });
+                    }
+                    Err(RecordError::TooLong(len)) => {
+                        return Err(SourceError::Corrupt {
+                            path: path.clone(),
+                            packets,
+                            reason: format!(
+                                "record of {len} bytes exceeds the {MAX_RECORD}-byte limit"
+                            ),
+                        });
+                    }
+                    Err(RecordError::Io(source)) => {
+                        return Err(SourceError::Io {
+                            path: path.clone(),
+                            source,
+                        });
+                    }
                 };
-                // Checked by hand rather than with pcap-file's PcapPacket, which refuses
-                // every packet cut by the snap length (orig_len > snaplen), i.e. any
-                // capture taken with `tcpdump -s`.
-                let micros = if *nanos {
-                    raw.ts_frac / 1000
-                } else {
-                    raw.ts_frac
-                };
-                let ts = Timestamp::from_secs_micros(i64::from(raw.ts_sec), micros.min(999_999));
-                let orig_len = raw.orig_len.max(raw.incl_len);
-                let link = *link;
+                let micros = if records.nanos { frac / 1000 } else { frac };
+                let ts = Timestamp::from_secs_micros(i64::from(secs), micros.min(999_999));
+                let incl = u32::try_from(range.len()).unwrap_or(u32::MAX);
                 self.packets += 1;
-                let data = borrow_data(raw.data, &mut self.scratch);
                 Ok(Recv::Packet(RawPacket {
                     ts,
-                    data,
-                    orig_len,
-                    link,
+                    data: &records.buf[range],
+                    // Some writers store orig_len < incl_len; the wire had at least incl_len.
+                    orig_len: orig_len.max(incl),
+                    link: *link,
                 }))
             }
             Reader::PcapNg { reader, interfaces } => {
