@@ -522,8 +522,8 @@ fn add_flow(
     flow: &Flow,
 ) {
     let sides = [
-        (flow.src_ip, &flow.to_server, &flow.to_client),
-        (flow.dst_ip, &flow.to_client, &flow.to_server),
+        (flow.src_ip(), &flow.to_server, &flow.to_client),
+        (flow.dst_ip(), &flow.to_client, &flow.to_server),
     ];
     for (ip, sent, received) in sides {
         let len = hosts.len();

@@ -46,7 +46,7 @@ fn load_reference(capture: &Path) -> Vec<TsharkConv> {
 
 /// (packets, bytes) from `from` to the other end of `flow`.
 fn sent_by(flow: &Flow, from: (IpAddr, u16)) -> (u64, u64) {
-    if (flow.src_ip, flow.src_port) == from {
+    if (flow.src_ip(), flow.src_port) == from {
         (flow.to_server.packets, flow.to_server.bytes)
     } else {
         (flow.to_client.packets, flow.to_client.bytes)
@@ -78,7 +78,7 @@ fn flows_match_tshark_conversations_on_every_lab_capture() {
         );
         for conv in &reference {
             let endpoints = |f: &&&Flow| {
-                let mine = [(f.src_ip, f.src_port), (f.dst_ip, f.dst_port)];
+                let mine = [(f.src_ip(), f.src_port), (f.dst_ip(), f.dst_port)];
                 f.key.protocol == conv.proto && mine.contains(&conv.a) && mine.contains(&conv.b)
             };
             let flow = ours

@@ -85,11 +85,11 @@ pub fn alert(a: &Alert) -> Value {
 fn flow_common(m: &mut Map<String, Value>, f: &Flow, ts: String) {
     m.insert("timestamp".into(), ts.into());
     m.insert("flow_id".into(), f.id.0.into());
-    m.insert("src_ip".into(), f.src_ip.to_string().into());
+    m.insert("src_ip".into(), f.src_ip().to_string().into());
     if matches!(f.key.protocol, 6 | 17 | 132) {
         m.insert("src_port".into(), f.src_port.into());
     }
-    m.insert("dest_ip".into(), f.dst_ip.to_string().into());
+    m.insert("dest_ip".into(), f.dst_ip().to_string().into());
     if matches!(f.key.protocol, 6 | 17 | 132) {
         m.insert("dest_port".into(), f.dst_port.into());
     }

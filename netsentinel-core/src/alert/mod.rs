@@ -177,9 +177,9 @@ impl Alert {
 
     /// Ties the alert to a flow: endpoints, protocol, flow id and community id.
     pub fn with_flow(mut self, flow: &Flow) -> Self {
-        self.src_ip = Some(flow.src_ip);
+        self.src_ip = Some(flow.src_ip());
         self.src_port = Some(flow.src_port);
-        self.dst_ip = Some(flow.dst_ip);
+        self.dst_ip = Some(flow.dst_ip());
         self.dst_port = Some(flow.dst_port);
         self.protocol = Some(flow.key.protocol);
         self.flow_id = Some(flow.id);

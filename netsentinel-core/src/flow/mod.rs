@@ -150,18 +150,20 @@ pub enum FlowEndReason {
 
 /// A bidirectional flow and its counters. The initiator is the endpoint that sent the first
 /// packet (or the SYN, when the first packet seen was a SYN-ACK).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+///
+/// Serialised with `src_ip` and `dst_ip` (initiator and responder addresses) beside the
+/// fields below.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Flow {
     /// Unique id within the run.
     pub id: FlowId,
     /// Canonical key.
     pub key: FlowKey,
-    /// Initiator address.
-    pub src_ip: IpAddr,
+    /// Whether the initiator is the key's `lo` endpoint (addresses are not stored twice:
+    /// a smaller flow is a faster and smaller flow table).
+    pub initiator_is_lo: bool,
     /// Initiator port (ICMP: type of the first packet).
     pub src_port: u16,
-    /// Responder address.
-    pub dst_ip: IpAddr,
     /// Responder port (ICMP: code of the first packet).
     pub dst_port: u16,
     /// First packet time.
@@ -175,12 +177,52 @@ pub struct Flow {
     /// TCP state.
     pub tcp_state: TcpState,
     /// Packets that were IP fragments.
-    pub fragments: u64,
+    pub fragments: u32,
     /// Why the flow ended.
     pub end_reason: FlowEndReason,
 }
 
+impl Serialize for Flow {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Flow", 14)?;
+        st.serialize_field("id", &self.id)?;
+        st.serialize_field("src_ip", &self.src_ip())?;
+        st.serialize_field("src_port", &self.src_port)?;
+        st.serialize_field("dst_ip", &self.dst_ip())?;
+        st.serialize_field("dst_port", &self.dst_port)?;
+        st.serialize_field("protocol", &self.key.protocol)?;
+        st.serialize_field("vlan", &self.key.vlan)?;
+        st.serialize_field("first_seen", &self.first_seen)?;
+        st.serialize_field("last_seen", &self.last_seen)?;
+        st.serialize_field("to_server", &self.to_server)?;
+        st.serialize_field("to_client", &self.to_client)?;
+        st.serialize_field("tcp_state", &self.tcp_state)?;
+        st.serialize_field("fragments", &self.fragments)?;
+        st.serialize_field("end_reason", &self.end_reason)?;
+        st.end()
+    }
+}
+
 impl Flow {
+    /// Initiator address.
+    pub fn src_ip(&self) -> IpAddr {
+        if self.initiator_is_lo {
+            self.key.lo_ip
+        } else {
+            self.key.hi_ip
+        }
+    }
+
+    /// Responder address.
+    pub fn dst_ip(&self) -> IpAddr {
+        if self.initiator_is_lo {
+            self.key.hi_ip
+        } else {
+            self.key.lo_ip
+        }
+    }
+
     /// The Community ID v1 (seed 0) of the flow.
     pub fn community_id(&self) -> String {
         self.community_id_seeded(0)
@@ -190,8 +232,8 @@ impl Flow {
     pub fn community_id_seeded(&self, seed: u16) -> String {
         community_id(
             seed,
-            self.src_ip,
-            self.dst_ip,
+            self.src_ip(),
+            self.dst_ip(),
             self.key.protocol,
             self.src_port,
             self.dst_port,

@@ -53,7 +53,6 @@ impl Class {
 struct Slot {
     flow: Flow,
     class: Class,
-    initiator_is_lo: bool,
     /// Bumped whenever the slot is freed, so heap entries of a dead flow are recognised.
     generation: u32,
     live: bool,
@@ -111,6 +110,8 @@ pub struct FlowTable {
     max_flows: usize,
     next_id: u64,
     ended: Vec<Flow>,
+    /// Live slots still to end, during `finish_some`.
+    finishing: Vec<u32>,
     stats: FlowTableStats,
 }
 
@@ -126,15 +127,19 @@ impl FlowTable {
         timeouts[Class::Icmp as usize] = us(config.icmp_timeout_secs);
         timeouts[Class::Other as usize] = us(config.other_timeout_secs);
         FlowTable {
-            index: HashTable::new(),
+            // Pre-sized so ordinary tables never rehash: growing re-reads every slot's key.
+            index: HashTable::with_capacity(config.max_flows.min(1 << 18)),
             hasher: foldhash::fast::RandomState::default(),
-            slots: Vec::new(),
+            // Capacity is only reserved address space until used; it saves the copy (and the
+            // transient double footprint) of growing a large table.
+            slots: Vec::with_capacity(config.max_flows.min(u32::MAX as usize)),
             free: Vec::new(),
             heaps: Default::default(),
             timeouts,
             max_flows: config.max_flows.max(1),
             next_id: 1,
             ended: Vec::new(),
+            finishing: Vec::new(),
             stats: FlowTableStats::default(),
         }
     }
@@ -193,7 +198,7 @@ impl FlowTable {
             }
         };
         let s = &mut self.slots[slot as usize];
-        let from_initiator = lo_to_hi == s.initiator_is_lo;
+        let from_initiator = lo_to_hi == s.flow.initiator_is_lo;
         let flow = &mut s.flow;
         if pkt.ts > flow.last_seen {
             flow.last_seen = pkt.ts;
@@ -252,12 +257,29 @@ impl FlowTable {
 
     /// Ends every live flow (end of capture), in creation order.
     pub fn finish(&mut self) {
-        let mut live: Vec<u32> = self.index.iter().copied().collect();
-        live.sort_by_key(|&s| self.slots[s as usize].flow.id);
-        for slot in live {
-            self.stats.ended_at_eof += 1;
-            self.end(slot, FlowEndReason::EndOfCapture);
+        while self.finish_some(usize::MAX) {}
+    }
+
+    /// Ends up to `max` live flows (end of capture), in creation order; `true` while
+    /// flows remain. Lets the caller hand ended flows on in batches instead of holding a
+    /// copy of the whole table at once.
+    pub fn finish_some(&mut self, max: usize) -> bool {
+        if self.finishing.is_empty() {
+            let mut live: Vec<u32> = self.index.iter().copied().collect();
+            // Descending, so popping from the back yields the oldest first.
+            live.sort_unstable_by_key(|&s| Reverse(self.slots[s as usize].flow.id));
+            self.finishing = live;
         }
+        for _ in 0..max {
+            let Some(slot) = self.finishing.pop() else {
+                break;
+            };
+            if self.slots[slot as usize].live {
+                self.stats.ended_at_eof += 1;
+                self.end(slot, FlowEndReason::EndOfCapture);
+            }
+        }
+        !self.finishing.is_empty()
     }
 
     /// Takes the flows ended since the last call, oldest end first.
@@ -284,10 +306,10 @@ impl FlowTable {
         // A SYN-ACK first means the SYN was missed: its receiver is the initiator.
         let syn_ack_first = tcp_flags.is_some_and(|f| f.has(TcpFlags::SYN | TcpFlags::ACK));
         let initiator_is_lo = lo_to_hi != syn_ack_first;
-        let (src_ip, src_port, dst_ip, dst_port) = if initiator_is_lo {
-            (key.lo_ip, key.lo_port, key.hi_ip, key.hi_port)
+        let (src_port, dst_port) = if initiator_is_lo {
+            (key.lo_port, key.hi_port)
         } else {
-            (key.hi_ip, key.hi_port, key.lo_ip, key.lo_port)
+            (key.hi_port, key.lo_port)
         };
         let (src_port, dst_port) = match pkt.transport {
             // ICMP keys hold (type, counterpart); the record keeps what the packet said.
@@ -301,9 +323,8 @@ impl FlowTable {
         let flow = Flow {
             id: FlowId(self.next_id),
             key,
-            src_ip,
+            initiator_is_lo,
             src_port,
-            dst_ip,
             dst_port,
             first_seen: pkt.ts,
             last_seen: pkt.ts,
@@ -320,7 +341,6 @@ impl FlowTable {
                 let s = &mut self.slots[i as usize];
                 s.flow = flow;
                 s.class = class;
-                s.initiator_is_lo = initiator_is_lo;
                 s.live = true;
                 i
             }
@@ -328,7 +348,6 @@ impl FlowTable {
                 self.slots.push(Slot {
                     flow,
                     class,
-                    initiator_is_lo,
                     generation: 0,
                     live: true,
                 });

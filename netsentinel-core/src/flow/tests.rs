@@ -42,7 +42,7 @@ fn both_directions_share_one_flow_and_handshake_establishes() {
     assert_eq!(f.to_server.packets, 2);
     assert_eq!(f.to_client.packets, 1);
     assert_eq!(f.to_server.payload_bytes, 3);
-    assert_eq!((f.src_ip, f.src_port), (A.into(), 5000));
+    assert_eq!((f.src_ip(), f.src_port), (A.into(), 5000));
     assert_eq!(t.stats().active, 1);
 }
 

@@ -86,8 +86,9 @@ impl NgInterface {
     }
 }
 
-/// Bytes read per `read()` call for classic pcap files.
-const READ_CHUNK: usize = 4 << 20;
+/// Bytes read per `read()` call for classic pcap files: small enough that the records just
+/// copied in are still in L2 cache when parsed (4 MiB chunks were measurably slower).
+const READ_CHUNK: usize = 256 << 10;
 /// Largest record accepted. libpcap caps snap lengths at 256 KiB; this leaves room for odd
 /// writers while refusing a corrupt length before allocating for it.
 const MAX_RECORD: usize = 64 << 20;
