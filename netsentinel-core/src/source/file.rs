@@ -145,8 +145,8 @@ impl PcapRecords {
         }
     }
 
-    /// The next record as (seconds, fraction, original length, data range).
-    fn next(&mut self) -> Result<Option<(u32, u32, u32, std::ops::Range<usize>)>, RecordError> {
+    /// The next record.
+    fn next(&mut self) -> Result<Option<Record>, RecordError> {
         if !self.fill(16).map_err(RecordError::Io)? {
             return if self.end == self.start {
                 Ok(None)
@@ -166,8 +166,22 @@ impl PcapRecords {
         }
         let data = self.start + 16..self.start + 16 + incl;
         self.start += 16 + incl;
-        Ok(Some((secs, frac, orig, data)))
+        Ok(Some(Record {
+            secs,
+            frac,
+            orig_len: orig,
+            data,
+        }))
     }
+}
+
+/// A record header's fields and where its bytes are in the buffer.
+struct Record {
+    secs: u32,
+    /// Microseconds or nanoseconds, per the file's magic.
+    frac: u32,
+    orig_len: u32,
+    data: std::ops::Range<usize>,
 }
 
 enum RecordError {
@@ -330,7 +344,12 @@ impl PacketSource for FileSource {
         let packets = self.packets;
         match &mut self.reader {
             Reader::Pcap { records, link } => {
-                let (secs, frac, orig_len, range) = match records.next() {
+                let Record {
+                    secs,
+                    frac,
+                    orig_len,
+                    data: range,
+                } = match records.next() {
                     Ok(Some(r)) => r,
                     Ok(None) => return Ok(Recv::Eof),
                     Err(RecordError::Truncated) => {
