@@ -15,9 +15,12 @@ use netsentinel_core::{
 const PACKETS: usize = 1_000_000;
 const CHUNK: usize = 256 << 10;
 
+/// Where a packet sits in its chunk: (time, offset, length).
+type PacketIndex = Vec<(Timestamp, usize, usize)>;
+
 /// Frames packed back to back in chunks of at most `CHUNK` bytes.
 struct Packed {
-    chunks: Vec<(Vec<u8>, Vec<(Timestamp, usize, usize)>)>,
+    chunks: Vec<(Vec<u8>, PacketIndex)>,
 }
 
 fn pack(frames: &[(Timestamp, Vec<u8>)]) -> Packed {
