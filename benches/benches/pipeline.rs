@@ -87,7 +87,12 @@ fn pipeline(c: &mut Criterion) {
                     next_expiry = view.ts.add_micros(1_000_000);
                 }
             });
-            table.finish();
+            // End of capture in batches, as the engine does.
+            while table.finish_some(4096) {
+                table.take_ended(&mut ended);
+                ended.clear();
+            }
+            table.take_ended(&mut ended);
             black_box(table.stats())
         })
     });

@@ -28,7 +28,7 @@ use crate::time::Timestamp;
 ///
 /// `(lo_ip, lo_port) <= (hi_ip, hi_port)`. For ICMP the ports are the type and code (or
 /// counterpart type), as in Community ID.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct FlowKey {
     /// The lower endpoint address.
     pub lo_ip: IpAddr,
@@ -42,6 +42,30 @@ pub struct FlowKey {
     pub protocol: u8,
     /// VLAN ids (outer << 16 | inner), 0 when untagged.
     pub vlan: u32,
+}
+
+/// An address as 128 bits; IPv4 in the IPv4-mapped range, tagged in the top bit so it can
+/// never equal a real IPv6 address.
+fn ip_bits(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => (1u128 << 127) | u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => u128::from(v6),
+    }
+}
+
+impl std::hash::Hash for FlowKey {
+    /// Three fixed-width writes instead of the derived per-field, length-prefixed ones:
+    /// the key is hashed for every packet.
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write_u128(ip_bits(self.lo_ip));
+        h.write_u128(ip_bits(self.hi_ip));
+        h.write_u64(
+            (u64::from(self.lo_port) << 48)
+                | (u64::from(self.hi_port) << 32)
+                | (u64::from(self.protocol) << 24)
+                ^ u64::from(self.vlan),
+        );
+    }
 }
 
 impl FlowKey {
