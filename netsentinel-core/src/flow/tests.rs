@@ -180,3 +180,11 @@ fn finish_ends_all_in_creation_order() {
     );
     assert_eq!(t.stats().active, 0);
 }
+
+#[test]
+fn bytes_per_flow_stays_small() {
+    // Recorded in docs/BENCHMARKS.md; a regression here doubles the memory of a flood.
+    let n = FlowTable::bytes_per_flow();
+    eprintln!("bytes per flow: {n} (Flow {})", size_of::<Flow>());
+    assert!(n <= 200, "{n} bytes per flow");
+}
