@@ -62,8 +62,7 @@ impl std::hash::Hash for FlowKey {
         h.write_u64(
             (u64::from(self.lo_port) << 48)
                 | (u64::from(self.hi_port) << 32)
-                | (u64::from(self.protocol) << 24)
-                ^ u64::from(self.vlan),
+                | (u64::from(self.protocol) << 24) ^ u64::from(self.vlan),
         );
     }
 }

@@ -49,11 +49,14 @@ pub type LiveConfig = CaptureConfig;
 
 /// Packets from a network interface.
 ///
-/// Timestamps are the kernel's capture times. A read timeout yields [`Recv::Idle`] so the
-/// engine can run its periodic work on a quiet network.
+/// Timestamps are the kernel's capture times. The capture is non-blocking: when no packet
+/// is waiting the source sleeps a few milliseconds and yields [`Recv::Idle`], so the engine
+/// runs its periodic work and sees a stop request on a quiet network.
 pub struct LiveSource {
     name: String,
     capture: Capture<Active>,
+    /// How long to sleep when no packet is waiting, before reporting [`Recv::Idle`].
+    idle_wait: std::time::Duration,
     link: LinkType,
     received: u64,
     last_stats: SourceStats,
@@ -80,6 +83,10 @@ impl LiveSource {
             .timeout(timeout)
             .immediate_mode(true)
             .open()
+            .map_err(err)?
+            // Non-blocking: libpcap's read timeout only starts once a packet arrives, so a
+            // blocking read on a silent interface would never return and never see a stop.
+            .setnonblock()
             .map_err(err)?;
         if let Some(filter) = &config.bpf_filter {
             capture.filter(filter, true).map_err(err)?;
@@ -95,6 +102,10 @@ impl LiveSource {
         Ok(LiveSource {
             name: interface.to_string(),
             capture,
+            // Short enough for low latency, long enough not to spin a core.
+            idle_wait: std::time::Duration::from_millis(u64::from(
+                config.read_timeout_ms.clamp(1, 5),
+            )),
             link,
             received: 0,
             last_stats: SourceStats::default(),
@@ -130,7 +141,11 @@ impl PacketSource for LiveSource {
                     link: self.link,
                 }))
             }
-            Err(pcap::Error::TimeoutExpired) => Ok(Recv::Idle),
+            Err(pcap::Error::TimeoutExpired) => {
+                // Non-blocking mode: nothing waiting right now.
+                std::thread::sleep(self.idle_wait);
+                Ok(Recv::Idle)
+            }
             Err(pcap::Error::NoMorePackets) => Ok(Recv::Eof),
             Err(e) => Err(SourceError::Capture {
                 interface: self.name.clone(),
