@@ -265,10 +265,22 @@ impl FlowTable {
     /// copy of the whole table at once.
     pub fn finish_some(&mut self, max: usize) -> bool {
         if self.finishing.is_empty() {
-            let mut live: Vec<u32> = self.index.iter().copied().collect();
+            // One sequential pass over the slab, then a sort of small (id, slot) pairs:
+            // sorting slot numbers by a key read from each slot would miss the cache on
+            // every comparison.
+            let mut live: Vec<(FlowId, u32)> = self
+                .slots
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.live)
+                .map(|(i, s)| (s.flow.id, u32::try_from(i).unwrap_or(u32::MAX)))
+                .collect();
             // Descending, so popping from the back yields the oldest first.
-            live.sort_unstable_by_key(|&s| Reverse(self.slots[s as usize].flow.id));
-            self.finishing = live;
+            live.sort_unstable_by(|a, b| b.cmp(a));
+            self.finishing = live.into_iter().map(|(_, slot)| slot).collect();
+            if self.finishing.is_empty() {
+                return false;
+            }
         }
         for _ in 0..max {
             let Some(slot) = self.finishing.pop() else {
