@@ -63,6 +63,16 @@ fn pipeline(c: &mut Criterion) {
     g.throughput(Throughput::Elements(PACKETS as u64));
     g.sample_size(10);
 
+    // The read-buffer copy alone: what the other in-memory benches spend before decoding,
+    // standing in for the kernel's copy from the page cache.
+    g.bench_function("copy_only", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            replay(&packed, &mut scratch, |p| n += p.data.len());
+            black_box(n)
+        })
+    });
+
     g.bench_function("decode", |b| {
         b.iter(|| {
             let mut n = 0usize;

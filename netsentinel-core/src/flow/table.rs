@@ -112,6 +112,8 @@ pub struct FlowTable {
     ended: Vec<Flow>,
     /// Live slots still to end, during `finish_some`.
     finishing: Vec<u32>,
+    /// The slot of the previous packet's flow (checked by key and liveness before use).
+    last: Option<u32>,
     stats: FlowTableStats,
 }
 
@@ -140,6 +142,7 @@ impl FlowTable {
             next_id: 1,
             ended: Vec::new(),
             finishing: Vec::new(),
+            last: None,
             stats: FlowTableStats::default(),
         }
     }
@@ -170,17 +173,31 @@ impl FlowTable {
             _ => None,
         };
         let mut created = false;
-        let hash = self.hasher.hash_one(key);
-        let slots = &self.slots;
-        let found = self
-            .index
-            .find(hash, |&i| slots[i as usize].flow.key == key)
-            .copied();
+        // Packets come in bursts per flow (a TCP window, a DNS query and its answer): the
+        // previous packet's flow is checked before hashing.
+        let cached = self.last.filter(|&slot| {
+            let s = &self.slots[slot as usize];
+            s.live && s.flow.key == key
+        });
+        let (found, hash) = match cached {
+            Some(slot) => (Some(slot), None),
+            None => {
+                let hash = self.hasher.hash_one(key);
+                let slots = &self.slots;
+                let found = self
+                    .index
+                    .find(hash, |&i| slots[i as usize].flow.key == key)
+                    .copied();
+                (found, Some(hash))
+            }
+        };
+        let hash = || hash.unwrap_or_else(|| self.hasher.hash_one(key));
         let slot = match found {
             Some(slot) => {
                 let syn_only =
                     tcp_flags.is_some_and(|f| f.has(TcpFlags::SYN) && !f.has(TcpFlags::ACK));
                 if syn_only && self.slots[slot as usize].flow.tcp_state.is_closed() {
+                    let hash = hash();
                     self.stats.reused += 1;
                     self.end(slot, FlowEndReason::Reused);
                     created = true;
@@ -190,6 +207,7 @@ impl FlowTable {
                 }
             }
             None => {
+                let hash = hash();
                 if self.index.len() >= self.max_flows {
                     self.evict_one();
                 }
@@ -197,6 +215,7 @@ impl FlowTable {
                 self.create(key, hash, lo_to_hi, pkt, tcp_flags)
             }
         };
+        self.last = Some(slot);
         let s = &mut self.slots[slot as usize];
         let from_initiator = lo_to_hi == s.flow.initiator_is_lo;
         let flow = &mut s.flow;
