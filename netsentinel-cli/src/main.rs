@@ -69,6 +69,12 @@ enum Command {
         /// BPF filter (tcpdump syntax).
         #[arg(long)]
         filter: Option<String>,
+        /// Bytes captured per packet (default from the configuration: 65535).
+        #[arg(long)]
+        snaplen: Option<u32>,
+        /// Do not put the interface in promiscuous mode.
+        #[arg(long)]
+        no_promisc: bool,
         /// Output format (text alerts, or json/eve lines).
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
@@ -99,13 +105,19 @@ fn main() -> ExitCode {
         Command::Monitor {
             interface,
             filter,
+            snaplen,
+            no_promisc,
             format,
             output,
             config,
             seconds,
         } => live::monitor(
             &interface,
-            filter,
+            live::CaptureOptions {
+                filter,
+                snaplen,
+                no_promisc,
+            },
             format,
             output.as_deref(),
             config.as_deref(),
@@ -274,18 +286,32 @@ mod live {
         Ok(())
     }
 
+    /// Capture settings given on the command line (they override the configuration).
+    pub struct CaptureOptions {
+        pub filter: Option<String>,
+        pub snaplen: Option<u32>,
+        pub no_promisc: bool,
+    }
+
     pub fn monitor(
         interface: &str,
-        filter: Option<String>,
+        options: CaptureOptions,
         format: Format,
         output: Option<&Path>,
         config: Option<&Path>,
         seconds: Option<u64>,
     ) -> anyhow::Result<()> {
         let mut config = load_config(config)?;
-        if filter.is_some() {
-            config.capture.bpf_filter = filter;
+        if options.filter.is_some() {
+            config.capture.bpf_filter = options.filter;
         }
+        if let Some(snaplen) = options.snaplen {
+            config.capture.snaplen = snaplen;
+        }
+        if options.no_promisc {
+            config.capture.promiscuous = false;
+        }
+        config.validate()?;
         let source = LiveSource::open(interface, &config.capture)?;
         let out = open_output(output)?;
         let sink: Box<dyn AlertSink> = match format {

@@ -53,6 +53,26 @@ pub fn write_text(
         "Flows     {} (timed out {}, reused {}, evicted {}, peak {} live)",
         s.flows.created, s.flows.timed_out, s.flows.reused, s.flows.evicted, s.flows.peak_active
     )?;
+    if !t.bandwidth.is_empty() {
+        let secs = t.duration_secs.max(1.0);
+        let total = |f: fn(&netsentinel_core::traffic::BandwidthSecond) -> u64| -> u64 {
+            t.bandwidth.iter().map(f).sum()
+        };
+        let peak = t
+            .bandwidth
+            .iter()
+            .map(|b| b.inbound.bytes + b.outbound.bytes + b.internal.bytes + b.other.bytes)
+            .max()
+            .unwrap_or(0);
+        writeln!(
+            out,
+            "Bandwidth avg {}/s in, {}/s out, {}/s internal; peak second {}",
+            human_bytes((total(|b| b.inbound.bytes) as f64 / secs) as u64),
+            human_bytes((total(|b| b.outbound.bytes) as f64 / secs) as u64),
+            human_bytes((total(|b| b.internal.bytes) as f64 / secs) as u64),
+            human_bytes(peak)
+        )?;
+    }
     writeln!(out)?;
     writeln!(out, "Protocols")?;
     for (name, c) in t.network.iter().chain(t.transport.iter()) {

@@ -212,3 +212,61 @@ pub fn stats(s: &RunSummary) -> Value {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::Severity;
+    use crate::time::Timestamp;
+
+    #[test]
+    fn alert_has_every_suricata_field_and_the_detector() {
+        let a = Alert::new(
+            Timestamp::from_secs_micros(1_700_000_000, 5),
+            "port_scan",
+            Severity::High,
+            "reconnaissance",
+            "SYN scan of 1000 ports",
+        )
+        .with_mitre("T1046")
+        .with_endpoints(
+            "10.0.0.66".parse().ok(),
+            Some(40000),
+            "10.0.0.10".parse().ok(),
+            Some(22),
+        )
+        .with_evidence("ports", 1000);
+        let mut a = a;
+        a.protocol = Some(6);
+        a.flow_id = Some(crate::flow::FlowId(7));
+        a.community_id = Some("1:abc=".into());
+        let v = alert(&a);
+        assert_eq!(v["timestamp"], "2023-11-14T22:13:20.000005+0000");
+        assert_eq!(v["event_type"], "alert");
+        assert_eq!(v["flow_id"], 7);
+        assert_eq!(v["community_id"], "1:abc=");
+        assert_eq!(v["src_ip"], "10.0.0.66");
+        assert_eq!(v["src_port"], 40000);
+        assert_eq!(v["dest_ip"], "10.0.0.10");
+        assert_eq!(v["dest_port"], 22);
+        assert_eq!(v["proto"], "TCP");
+        assert_eq!(v["alert"]["signature"], "SYN scan of 1000 ports");
+        assert_eq!(v["alert"]["category"], "reconnaissance");
+        assert_eq!(v["alert"]["severity"], 1);
+        assert_eq!(v["alert"]["signature_id"], signature_id("port_scan"));
+        assert_eq!(v["alert"]["metadata"]["mitre_technique_id"][0], "T1046");
+        assert_eq!(v["detector"], "port_scan");
+        assert_eq!(v["netsentinel"]["evidence"]["ports"], 1000);
+        // Suricata's key order: timestamp first.
+        let text = v.to_string();
+        assert!(text.starts_with(r#"{"timestamp":"#), "{text}");
+    }
+
+    #[test]
+    fn json_alert_carries_the_detector_at_top_level() {
+        let a = Alert::new(Timestamp::ZERO, "syn_flood", Severity::High, "dos", "flood");
+        let v = crate::alert::json::alert(&a).unwrap();
+        assert_eq!(v["type"], "alert");
+        assert_eq!(v["detector"], "syn_flood");
+    }
+}
