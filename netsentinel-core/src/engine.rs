@@ -517,3 +517,66 @@ impl Engine {
         self.finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::{Context, Detector, Interest};
+    use crate::source::MemorySource;
+    use crate::testutil::udp_frame;
+
+    /// A detector slower than the capture, so the queue fills.
+    struct Slow;
+    impl Detector for Slow {
+        fn id(&self) -> &'static str {
+            "slow"
+        }
+        fn interest(&self) -> Interest {
+            Interest::ALL_PACKETS
+        }
+        fn on_packet(&mut self, _pkt: &PacketView<'_>, _cx: &mut Context<'_>) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn full_queue_drops_and_counts_instead_of_blocking() {
+        let mut source = MemorySource::new(LinkType::Ethernet);
+        let a = "10.0.0.1".parse().unwrap();
+        let b = "10.0.0.2".parse().unwrap();
+        for i in 0..500 {
+            source.push(Timestamp::from_micros(i), udp_frame(a, b, 1000, 53, b"x"));
+        }
+        let mut config = EngineConfig::default();
+        config.capture.queue_packets = 4;
+        let mut engine = Engine::builder(config).detector(Slow).build().unwrap();
+        let summary = engine.run_threaded(source).unwrap();
+        assert!(summary.queue_drops > 0, "{summary:?}");
+        assert_eq!(summary.traffic.packets + summary.queue_drops, 500);
+        assert_eq!(summary.source.received, 500);
+    }
+
+    #[test]
+    fn stop_handle_ends_a_threaded_run() {
+        // An endless source: stop must still end the run.
+        struct Endless;
+        impl PacketSource for Endless {
+            fn next_packet(&mut self) -> Result<Recv<'_>, SourceError> {
+                std::thread::sleep(Duration::from_millis(1));
+                Ok(Recv::Idle)
+            }
+            fn name(&self) -> &str {
+                "endless"
+            }
+        }
+        let mut engine = Engine::builder(EngineConfig::default()).build().unwrap();
+        let stop = engine.stop_handle();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            stop.stop();
+        });
+        let summary = engine.run_threaded(Endless).unwrap();
+        t.join().unwrap();
+        assert_eq!(summary.traffic.packets, 0);
+    }
+}
