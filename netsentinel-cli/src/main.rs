@@ -245,6 +245,7 @@ fn analyze(
         out
     };
     let mut engine = Engine::builder(config)
+        .builtin_detectors()
         .boxed_sink(make_sink(format, sink_out, &collected))
         .build()?;
     let mut source = ProgressSource::new(source);
@@ -319,7 +320,10 @@ mod live {
             Format::Json => Box::new(JsonLinesSink::new(out)),
             Format::Eve => Box::new(EveSink::new(out)),
         };
-        let mut engine = Engine::builder(config).boxed_sink(sink).build()?;
+        let mut engine = Engine::builder(config)
+            .builtin_detectors()
+            .boxed_sink(sink)
+            .build()?;
         let stop = engine.stop_handle();
         if let Some(secs) = seconds {
             let stop = stop.clone();

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::detect::DetectorsConfig;
 use crate::flow::FlowConfig;
 use crate::traffic::TrafficConfig;
 
@@ -58,6 +59,8 @@ pub struct EngineConfig {
     pub traffic: TrafficConfig,
     /// Live capture.
     pub capture: CaptureConfig,
+    /// Built-in detectors (used by [`EngineBuilder::builtin_detectors`](crate::EngineBuilder::builtin_detectors)).
+    pub detectors: DetectorsConfig,
     /// Period of detector ticks and flow expiry, in milliseconds of packet time. Default 1000.
     pub tick_interval_ms: u64,
     /// Anomaly events written per anomaly name; further ones are only counted, so a
@@ -71,6 +74,7 @@ impl Default for EngineConfig {
             flow: FlowConfig::default(),
             traffic: TrafficConfig::default(),
             capture: CaptureConfig::default(),
+            detectors: DetectorsConfig::default(),
             tick_interval_ms: 1000,
             anomaly_events_per_kind: 100,
         }

@@ -20,6 +20,7 @@ use crate::decode::{DecodeAnomaly, PacketView, decode};
 use crate::detect::{Context, Detector, Interest};
 use crate::error::Result;
 use crate::flow::{Flow, FlowTable, FlowTableStats};
+use crate::neighbor::NeighborTable;
 use crate::source::{LinkType, PacketSource, RawPacket, Recv, SourceError, SourceStats};
 use crate::time::Timestamp;
 use crate::traffic::{TrafficReport, TrafficStats};
@@ -71,6 +72,13 @@ impl EngineBuilder {
     /// Adds a detector; detectors run in the order added.
     pub fn detector(mut self, d: impl Detector + 'static) -> Self {
         self.detectors.push(Box::new(d));
+        self
+    }
+
+    /// Adds the built-in detectors the configuration enables (`config.detectors`).
+    pub fn builtin_detectors(mut self) -> Self {
+        self.detectors
+            .extend(crate::detect::builtin(&self.config.detectors));
         self
     }
 
@@ -128,6 +136,7 @@ impl EngineBuilder {
         Ok(Engine {
             flows: FlowTable::new(self.config.flow.clone()),
             traffic: TrafficStats::new(self.config.traffic.clone()),
+            neighbors: NeighborTable::new(),
             detectors: self.detectors,
             packet_dispatch,
             flow_end,
@@ -167,6 +176,7 @@ pub struct Engine {
     config: EngineConfig,
     flows: FlowTable,
     traffic: TrafficStats,
+    neighbors: NeighborTable,
     detectors: Vec<Box<dyn Detector>>,
     /// Detector indices per packet class, in [`Interest`] bit order.
     packet_dispatch: [Vec<usize>; 6],
@@ -251,6 +261,9 @@ impl Engine {
         if let Some(a) = pkt.anomaly {
             self.anomaly_event(&pkt, a)?;
         }
+        if let crate::decode::Network::Arp(arp) = &pkt.network {
+            self.neighbors.learn(arp, pkt.ts);
+        }
         let handle = self.flows.update(&pkt);
         let class = class_index(Interest::of_packet(&pkt));
         if !self.packet_dispatch[class].is_empty() {
@@ -259,7 +272,13 @@ impl Engine {
                 None => (None, true),
             };
             for &i in &self.packet_dispatch[class] {
-                let mut cx = Context::new(pkt.ts, flow, from_initiator, &mut self.alerts);
+                let mut cx = Context::new(
+                    pkt.ts,
+                    flow,
+                    from_initiator,
+                    &self.neighbors,
+                    &mut self.alerts,
+                );
                 self.detectors[i].on_packet(&pkt, &mut cx);
             }
         }
@@ -300,7 +319,7 @@ impl Engine {
         self.next_tick = Some(now.add_micros(self.tick_micros));
         self.flows.expire(now);
         for &i in &self.tick {
-            let mut cx = Context::new(now, None, true, &mut self.alerts);
+            let mut cx = Context::new(now, None, true, &self.neighbors, &mut self.alerts);
             self.detectors[i].on_tick(now, &mut cx);
         }
         self.drain(now)
@@ -314,7 +333,8 @@ impl Engine {
             for f in &ended {
                 self.traffic.flow_ended(f);
                 for &i in &self.flow_end {
-                    let mut cx = Context::new(now, Some(f), true, &mut self.alerts);
+                    let mut cx =
+                        Context::new(now, Some(f), true, &self.neighbors, &mut self.alerts);
                     self.detectors[i].on_flow_end(f, &mut cx);
                 }
                 for s in &mut self.sinks {
@@ -355,6 +375,11 @@ impl Engine {
         self.drain(now)?;
         if self.last_ts.is_some() {
             self.tick_at(now)?;
+            for d in &mut self.detectors {
+                let mut cx = Context::new(now, None, true, &self.neighbors, &mut self.alerts);
+                d.on_finish(now, &mut cx);
+            }
+            self.drain(now)?;
         }
         let summary = RunSummary {
             traffic: self.traffic.report(self.flows.iter()),

@@ -38,6 +38,7 @@ pub mod detect;
 pub mod engine;
 pub mod error;
 pub mod flow;
+pub mod neighbor;
 pub mod source;
 #[cfg(any(test, feature = "testutil"))]
 pub mod testutil;
@@ -51,13 +52,14 @@ pub use decode::{
     AnomalyKind, ArpView, DecodeAnomaly, Fragment, IpView, Network, PacketView, ProtocolLayer,
     TcpFlags, TcpView, Transport, decode, decode_reference,
 };
-pub use detect::{Context, Detector, Interest};
+pub use detect::{Context, Detector, DetectorsConfig, Interest};
 pub use engine::{Engine, EngineBuilder, RunSummary, StopHandle};
 pub use error::{Error, Result};
 pub use flow::{
     DirectionStats, Flow, FlowConfig, FlowEndReason, FlowId, FlowKey, FlowTable, FlowTableStats,
     TcpState, community_id,
 };
+pub use neighbor::NeighborTable;
 pub use source::{
     FileSource, LinkType, MemorySource, PacketSource, RawPacket, Recv, SourceError, SourceStats,
 };

@@ -10,9 +10,19 @@
 //! [`Detector::on_flow_end`] after the dispatch of the packet whose arrival ended them.
 //! Ticks fire every `tick_interval_ms` of packet time, before the packet that crosses it.
 
+mod flood;
+pub mod icmp_flood;
+pub mod syn_flood;
+pub mod udp_flood;
+
+use serde::{Deserialize, Serialize};
+
+pub use flood::{FloodConfig, FloodDefaults};
+
 use crate::alert::Alert;
 use crate::decode::PacketView;
 use crate::flow::Flow;
+use crate::neighbor::NeighborTable;
 use crate::time::Timestamp;
 
 /// The traffic a detector wants to see; asked once when the engine is built.
@@ -86,6 +96,7 @@ pub struct Context<'e> {
     now: Timestamp,
     flow: Option<&'e Flow>,
     from_initiator: bool,
+    neighbors: &'e NeighborTable,
     out: &'e mut Vec<Alert>,
 }
 
@@ -95,14 +106,21 @@ impl<'e> Context<'e> {
         now: Timestamp,
         flow: Option<&'e Flow>,
         from_initiator: bool,
+        neighbors: &'e NeighborTable,
         out: &'e mut Vec<Alert>,
     ) -> Self {
         Context {
             now,
             flow,
             from_initiator,
+            neighbors,
             out,
         }
+    }
+
+    /// IP-to-MAC bindings learned from ARP so far.
+    pub fn neighbors(&self) -> &'e NeighborTable {
+        self.neighbors
     }
 
     /// Packet time now.
@@ -161,4 +179,42 @@ pub trait Detector: Send {
 
     /// Periodic tick in packet time.
     fn on_tick(&mut self, _now: Timestamp, _cx: &mut Context<'_>) {}
+
+    /// The input ended (end of file, capture stopped): report what is still open, such as
+    /// an attack in progress. Called once, after the last tick, for every detector.
+    fn on_finish(&mut self, _now: Timestamp, _cx: &mut Context<'_>) {}
+}
+
+/// Settings of every built-in detector, one key per detector id.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetectorsConfig {
+    /// `syn_flood`.
+    pub syn_flood: syn_flood::SynFloodConfig,
+    /// `icmp_flood`.
+    pub icmp_flood: icmp_flood::IcmpFloodConfig,
+    /// `udp_flood`.
+    pub udp_flood: udp_flood::UdpFloodConfig,
+}
+
+/// The built-in detectors that `config` enables, in a fixed order. This one list is the
+/// registry: a detector not named here is not built in.
+pub fn builtin(config: &DetectorsConfig) -> Vec<Box<dyn Detector>> {
+    let mut out: Vec<Box<dyn Detector>> = Vec::new();
+    if config.syn_flood.enabled {
+        out.push(Box::new(syn_flood::SynFloodDetector::new(
+            &config.syn_flood,
+        )));
+    }
+    if config.icmp_flood.enabled {
+        out.push(Box::new(icmp_flood::IcmpFloodDetector::new(
+            &config.icmp_flood,
+        )));
+    }
+    if config.udp_flood.enabled {
+        out.push(Box::new(udp_flood::UdpFloodDetector::new(
+            &config.udp_flood,
+        )));
+    }
+    out
 }

@@ -1,0 +1,103 @@
+//! `udp_flood`: UDP floods against one target.
+//!
+//! **Detects** a target receiving UDP datagrams faster than `rate_pps` (default 2,000/s)
+//! in a window of packet time, with at least `min_flagged_ratio` (default 0.9) of them
+//! unanswered: their flow has carried nothing back from the target. The reply condition
+//! keeps busy legitimate UDP (QUIC downloads, video calls, DNS servers), where the target
+//! talks back, out. One alert when the flood starts, one when it ends with its size.
+//!
+//! **False positives**: one-way UDP by design at high rates: syslog or NetFlow export to a
+//! collector, multicast video. Raise `rate_pps` or disable for such collectors.
+//!
+//! **References**: MITRE ATT&CK T1498.001 (Network Denial of Service: Direct Network
+//! Flood); US-CERT TA14-017A (UDP-based amplification).
+
+use super::flood::{
+    FloodConfig, FloodDefaults, FloodEvent, FloodKind, FloodTracker, ended, started,
+};
+use super::{Context, Detector, Interest};
+use crate::decode::{PacketView, Transport};
+use crate::time::Timestamp;
+
+/// Configuration: `rate_pps` default 2,000, `min_flagged_ratio` (share of unanswered
+/// datagrams) default 0.9; the rest as [`FloodConfig`].
+pub type UdpFloodConfig = FloodConfig<UdpFloodDefaults>;
+
+/// The defaults of [`UdpFloodConfig`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UdpFloodDefaults;
+
+impl FloodDefaults for UdpFloodDefaults {
+    const RATE_PPS: u64 = 2000;
+    const FLAGGED_PERMILLE: u32 = 900;
+}
+
+const KIND: FloodKind = FloodKind {
+    detector: "udp_flood",
+    name: "UDP flood",
+    unit: "datagrams",
+    flagged_as: Some("unanswered_ratio"),
+    mitre: "T1498.001",
+};
+
+/// The `udp_flood` detector.
+pub struct UdpFloodDetector {
+    tracker: FloodTracker,
+}
+
+impl UdpFloodDetector {
+    /// A detector with `config`.
+    pub fn new(config: &UdpFloodConfig) -> Self {
+        UdpFloodDetector {
+            tracker: FloodTracker::new(config.into()),
+        }
+    }
+}
+
+impl Detector for UdpFloodDetector {
+    fn id(&self) -> &'static str {
+        KIND.detector
+    }
+
+    fn interest(&self) -> Interest {
+        Interest::UDP | Interest::TICK
+    }
+
+    fn on_packet(&mut self, pkt: &PacketView<'_>, cx: &mut Context<'_>) {
+        let (Some(ip), Transport::Udp { dst_port, .. }) = (pkt.ip(), pkt.transport) else {
+            return;
+        };
+        // Unanswered: the flow has no packet yet in the direction away from this target.
+        let unanswered = cx.flow().is_none_or(|f| {
+            let back = if cx.from_initiator() {
+                f.to_client.packets
+            } else {
+                f.to_server.packets
+            };
+            back == 0
+        });
+        let event = self.tracker.observe(
+            pkt.ts,
+            ip.dst,
+            ip.src,
+            pkt.src_mac,
+            Some(dst_port),
+            unanswered,
+        );
+        if let FloodEvent::Started(a) = event {
+            started(&KIND, &a, cx);
+        }
+    }
+
+    fn on_tick(&mut self, now: Timestamp, cx: &mut Context<'_>) {
+        for a in self.tracker.tick(now) {
+            ended(&KIND, &a, cx);
+        }
+    }
+
+    fn on_finish(&mut self, _now: Timestamp, cx: &mut Context<'_>) {
+        for a in self.tracker.finish() {
+            ended(&KIND, &a, cx);
+        }
+    }
+}

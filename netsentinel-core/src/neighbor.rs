@@ -1,0 +1,73 @@
+//! IP-to-MAC bindings learned from ARP, shared by the detectors.
+//!
+//! Every ARP packet's sender fields are a claim "this IP is at this MAC". The table keeps
+//! the latest claim per IP and per MAC, so a detector can name the host behind a MAC: a
+//! flood from spoofed source addresses still comes from one attacker's MAC, and that MAC
+//! answers ARP for its real address. Bounded: at most `MAX_ENTRIES` entries per map, the
+//! oldest forgotten first.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+use crate::decode::ArpView;
+use crate::time::Timestamp;
+
+/// Entries kept per direction.
+const MAX_ENTRIES: usize = 65_536;
+
+/// A MAC address.
+pub type Mac = [u8; 6];
+
+/// Formats a MAC as `02:10:00:00:00:42`.
+pub fn mac_to_string(mac: &Mac) -> String {
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]
+    )
+}
+
+/// The ARP-learned neighbour table.
+#[derive(Debug, Default)]
+pub struct NeighborTable {
+    by_ip: HashMap<Ipv4Addr, (Mac, Timestamp)>,
+    by_mac: HashMap<Mac, (Ipv4Addr, Timestamp)>,
+}
+
+impl NeighborTable {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Learns from one ARP packet's sender fields (ignoring probes from 0.0.0.0).
+    pub fn learn(&mut self, arp: &ArpView, now: Timestamp) {
+        if arp.sender_ip.is_unspecified() || arp.sender_mac == [0; 6] {
+            return;
+        }
+        if self.by_ip.len() >= MAX_ENTRIES && !self.by_ip.contains_key(&arp.sender_ip) {
+            evict_oldest(&mut self.by_ip);
+        }
+        if self.by_mac.len() >= MAX_ENTRIES && !self.by_mac.contains_key(&arp.sender_mac) {
+            evict_oldest(&mut self.by_mac);
+        }
+        self.by_ip.insert(arp.sender_ip, (arp.sender_mac, now));
+        self.by_mac.insert(arp.sender_mac, (arp.sender_ip, now));
+    }
+
+    /// The MAC an IP was last claimed by.
+    pub fn mac_of(&self, ip: Ipv4Addr) -> Option<Mac> {
+        self.by_ip.get(&ip).map(|(m, _)| *m)
+    }
+
+    /// The IP a MAC last claimed.
+    pub fn ip_of(&self, mac: &Mac) -> Option<Ipv4Addr> {
+        self.by_mac.get(mac).map(|(ip, _)| *ip)
+    }
+}
+
+fn evict_oldest<K: Copy + Eq + std::hash::Hash, V>(map: &mut HashMap<K, (V, Timestamp)>) {
+    // Rare (only when full): a linear scan keeps the common path free of extra structure.
+    if let Some(k) = map.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| *k) {
+        map.remove(&k);
+    }
+}
