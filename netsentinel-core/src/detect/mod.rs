@@ -10,8 +10,11 @@
 //! [`Detector::on_flow_end`] after the dispatch of the packet whose arrival ended them.
 //! Ticks fire every `tick_interval_ms` of packet time, before the packet that crosses it.
 
+mod distinct;
 mod flood;
+pub mod host_sweep;
 pub mod icmp_flood;
+pub mod port_scan;
 pub mod syn_flood;
 pub mod udp_flood;
 
@@ -189,6 +192,10 @@ pub trait Detector: Send {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DetectorsConfig {
+    /// `port_scan`.
+    pub port_scan: port_scan::PortScanConfig,
+    /// `host_sweep`.
+    pub host_sweep: host_sweep::HostSweepConfig,
     /// `syn_flood`.
     pub syn_flood: syn_flood::SynFloodConfig,
     /// `icmp_flood`.
@@ -201,6 +208,16 @@ pub struct DetectorsConfig {
 /// registry: a detector not named here is not built in.
 pub fn builtin(config: &DetectorsConfig) -> Vec<Box<dyn Detector>> {
     let mut out: Vec<Box<dyn Detector>> = Vec::new();
+    if config.port_scan.enabled {
+        out.push(Box::new(port_scan::PortScanDetector::new(
+            &config.port_scan,
+        )));
+    }
+    if config.host_sweep.enabled {
+        out.push(Box::new(host_sweep::HostSweepDetector::new(
+            &config.host_sweep,
+        )));
+    }
     if config.syn_flood.enabled {
         out.push(Box::new(syn_flood::SynFloodDetector::new(
             &config.syn_flood,
