@@ -49,6 +49,9 @@ impl<V> Activity<V> {
     }
 }
 
+/// Activities removed from a tracker, oldest first.
+pub(crate) type Ended<K, V> = Vec<(K, Activity<V>)>;
+
 pub(crate) struct DistinctTracker<K, V> {
     keys: HashMap<K, Activity<V>>,
     window_micros: i64,
@@ -114,7 +117,7 @@ impl<K: Hash + Eq + Copy, V: Hash + Eq + Copy + Ord> DistinctTracker<K, V> {
     }
 
     /// Removes and returns the activities idle for longer than the window at `now`.
-    pub fn expire(&mut self, now: Timestamp) -> Vec<(K, Activity<V>)> {
+    pub fn expire(&mut self, now: Timestamp) -> Ended<K, V> {
         let window = self.window_micros;
         let idle: Vec<K> = self
             .keys
@@ -131,7 +134,7 @@ impl<K: Hash + Eq + Copy, V: Hash + Eq + Copy + Ord> DistinctTracker<K, V> {
     }
 
     /// Removes and returns every activity (end of input).
-    pub fn drain(&mut self) -> Vec<(K, Activity<V>)> {
+    pub fn drain(&mut self) -> Ended<K, V> {
         let mut out: Vec<(K, Activity<V>)> = self.keys.drain().collect();
         out.sort_by_key(|(_, a)| a.first);
         out

@@ -19,7 +19,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::distinct::{Activity, DistinctTracker, sample};
+use super::distinct::{Activity, DistinctTracker, Ended, sample};
 use super::{Context, Detector, Interest};
 use crate::alert::{Alert, Severity};
 use crate::decode::{PacketView, Transport};
@@ -114,11 +114,7 @@ impl HostSweepDetector {
         .with_evidence("phase", if ended { "ended" } else { "started" })
     }
 
-    fn report_ended(
-        ended: Vec<((IpAddr, u8, u16), Activity<IpAddr>)>,
-        now: Timestamp,
-        cx: &mut Context<'_>,
-    ) {
+    fn report_ended(ended: Ended<(IpAddr, u8, u16), IpAddr>, now: Timestamp, cx: &mut Context<'_>) {
         for (key, a) in ended {
             if a.alerted_at.is_some_and(|n| a.distinct() > n) {
                 cx.emit(Self::alert(now, key, &a, true));

@@ -20,7 +20,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::distinct::{Activity, DistinctTracker, sample};
+use super::distinct::{Activity, DistinctTracker, Ended, sample};
 use super::{Context, Detector, Interest};
 use crate::alert::{Alert, Severity};
 use crate::decode::{PacketView, TcpFlags, Transport};
@@ -117,7 +117,7 @@ impl PortScanDetector {
 
     fn report_ended(
         &self,
-        ended: Vec<((IpAddr, IpAddr), Activity<(u8, u16)>)>,
+        ended: Ended<(IpAddr, IpAddr), (u8, u16)>,
         now: Timestamp,
         cx: &mut Context<'_>,
     ) {
