@@ -32,8 +32,8 @@ fn alerts_for(capture: &std::path::Path) -> Vec<Alert> {
         .build()
         .unwrap();
     engine.run(&mut source).unwrap();
-    let alerts = collected.lock().unwrap().alerts.clone();
-    alerts
+    let sink = collected.lock().unwrap();
+    sink.alerts.clone()
 }
 
 /// The expected detector of each attack capture, from MANIFEST.md's table.
