@@ -10,6 +10,7 @@
 //! [`Detector::on_flow_end`] after the dispatch of the packet whose arrival ended them.
 //! Ticks fire every `tick_interval_ms` of packet time, before the packet that crosses it.
 
+pub mod arp_spoof;
 mod distinct;
 mod flood;
 pub mod host_sweep;
@@ -196,6 +197,8 @@ pub struct DetectorsConfig {
     pub port_scan: port_scan::PortScanConfig,
     /// `host_sweep`.
     pub host_sweep: host_sweep::HostSweepConfig,
+    /// `arp_spoof`.
+    pub arp_spoof: arp_spoof::ArpSpoofConfig,
     /// `syn_flood`.
     pub syn_flood: syn_flood::SynFloodConfig,
     /// `icmp_flood`.
@@ -216,6 +219,11 @@ pub fn builtin(config: &DetectorsConfig) -> Vec<Box<dyn Detector>> {
     if config.host_sweep.enabled {
         out.push(Box::new(host_sweep::HostSweepDetector::new(
             &config.host_sweep,
+        )));
+    }
+    if config.arp_spoof.enabled {
+        out.push(Box::new(arp_spoof::ArpSpoofDetector::new(
+            &config.arp_spoof,
         )));
     }
     if config.syn_flood.enabled {
