@@ -11,6 +11,7 @@
 //! Ticks fire every `tick_interval_ms` of packet time, before the packet that crosses it.
 
 pub mod arp_spoof;
+pub mod brute_force;
 mod distinct;
 mod flood;
 pub mod host_sweep;
@@ -199,6 +200,8 @@ pub struct DetectorsConfig {
     pub host_sweep: host_sweep::HostSweepConfig,
     /// `arp_spoof`.
     pub arp_spoof: arp_spoof::ArpSpoofConfig,
+    /// `brute_force`.
+    pub brute_force: brute_force::BruteForceConfig,
     /// `syn_flood`.
     pub syn_flood: syn_flood::SynFloodConfig,
     /// `icmp_flood`.
@@ -224,6 +227,11 @@ pub fn builtin(config: &DetectorsConfig) -> Vec<Box<dyn Detector>> {
     if config.arp_spoof.enabled {
         out.push(Box::new(arp_spoof::ArpSpoofDetector::new(
             &config.arp_spoof,
+        )));
+    }
+    if config.brute_force.enabled {
+        out.push(Box::new(brute_force::BruteForceDetector::new(
+            &config.brute_force,
         )));
     }
     if config.syn_flood.enabled {
