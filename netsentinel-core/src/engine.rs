@@ -277,6 +277,7 @@ impl Engine {
                     flow,
                     from_initiator,
                     &self.neighbors,
+                    self.traffic.local_networks(),
                     &mut self.alerts,
                 );
                 self.detectors[i].on_packet(&pkt, &mut cx);
@@ -319,7 +320,14 @@ impl Engine {
         self.next_tick = Some(now.add_micros(self.tick_micros));
         self.flows.expire(now);
         for &i in &self.tick {
-            let mut cx = Context::new(now, None, true, &self.neighbors, &mut self.alerts);
+            let mut cx = Context::new(
+                now,
+                None,
+                true,
+                &self.neighbors,
+                self.traffic.local_networks(),
+                &mut self.alerts,
+            );
             self.detectors[i].on_tick(now, &mut cx);
         }
         self.drain(now)
@@ -333,8 +341,14 @@ impl Engine {
             for f in &ended {
                 self.traffic.flow_ended(f);
                 for &i in &self.flow_end {
-                    let mut cx =
-                        Context::new(now, Some(f), true, &self.neighbors, &mut self.alerts);
+                    let mut cx = Context::new(
+                        now,
+                        Some(f),
+                        true,
+                        &self.neighbors,
+                        self.traffic.local_networks(),
+                        &mut self.alerts,
+                    );
                     self.detectors[i].on_flow_end(f, &mut cx);
                 }
                 for s in &mut self.sinks {
@@ -376,7 +390,14 @@ impl Engine {
         if self.last_ts.is_some() {
             self.tick_at(now)?;
             for d in &mut self.detectors {
-                let mut cx = Context::new(now, None, true, &self.neighbors, &mut self.alerts);
+                let mut cx = Context::new(
+                    now,
+                    None,
+                    true,
+                    &self.neighbors,
+                    self.traffic.local_networks(),
+                    &mut self.alerts,
+                );
                 d.on_finish(now, &mut cx);
             }
             self.drain(now)?;

@@ -252,6 +252,47 @@ struct PortCounter {
     bytes: u64,
 }
 
+/// Which addresses are on the local network: the configured networks, plus broadcast and
+/// multicast, which never leave it. Kept as (network, mask) integers so a test is a few
+/// integer operations.
+#[derive(Clone, Debug, Default)]
+pub struct LocalNetworks {
+    v4: Vec<(u32, u32)>,
+    v6: Vec<(u128, u128)>,
+}
+
+impl LocalNetworks {
+    /// A matcher for `networks`.
+    pub fn new(networks: &[IpNet]) -> Self {
+        let mut m = LocalNetworks::default();
+        for net in networks {
+            match net {
+                IpNet::V4(n) => m.v4.push((u32::from(n.network()), u32::from(n.netmask()))),
+                IpNet::V6(n) => {
+                    m.v6.push((u128::from(n.network()), u128::from(n.netmask())))
+                }
+            }
+        }
+        m
+    }
+
+    /// Whether `ip` is local.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(v4) => {
+                let a = u32::from(v4);
+                v4.is_multicast()
+                    || v4.is_broadcast()
+                    || self.v4.iter().any(|&(net, mask)| a & mask == net)
+            }
+            IpAddr::V6(v6) => {
+                let a = u128::from(v6);
+                v6.is_multicast() || self.v6.iter().any(|&(net, mask)| a & mask == net)
+            }
+        }
+    }
+}
+
 /// Accumulates traffic statistics. Feed it every packet ([`TrafficStats::packet`]) and
 /// every ended flow ([`TrafficStats::flow_ended`]).
 ///
@@ -264,9 +305,7 @@ struct PortCounter {
 #[derive(Debug)]
 pub struct TrafficStats {
     config: TrafficConfig,
-    /// `local_networks` as (network, mask) pairs: a packet's test is a few integer ops.
-    local_v4: Vec<(u32, u32)>,
-    local_v6: Vec<(u128, u128)>,
+    local: LocalNetworks,
     packets: u64,
     bytes: u64,
     first_seen: Option<Timestamp>,
@@ -288,17 +327,8 @@ const TRANSPORT_NAMES: [&str; 5] = ["tcp", "udp", "icmp", "icmpv6", "other"];
 impl TrafficStats {
     /// Empty statistics.
     pub fn new(config: TrafficConfig) -> Self {
-        let mut local_v4 = Vec::new();
-        let mut local_v6 = Vec::new();
-        for net in &config.local_networks {
-            match net {
-                IpNet::V4(n) => local_v4.push((u32::from(n.network()), u32::from(n.netmask()))),
-                IpNet::V6(n) => local_v6.push((u128::from(n.network()), u128::from(n.netmask()))),
-            }
-        }
         TrafficStats {
-            local_v4,
-            local_v6,
+            local: LocalNetworks::new(&config.local_networks),
             config,
             packets: 0,
             bytes: 0,
@@ -319,18 +349,12 @@ impl TrafficStats {
     /// Whether an address is on a local network (or is broadcast/multicast, which never
     /// leaves the local network).
     pub fn is_local(&self, ip: IpAddr) -> bool {
-        match ip {
-            IpAddr::V4(v4) => {
-                let a = u32::from(v4);
-                v4.is_multicast()
-                    || v4.is_broadcast()
-                    || self.local_v4.iter().any(|&(net, mask)| a & mask == net)
-            }
-            IpAddr::V6(v6) => {
-                let a = u128::from(v6);
-                v6.is_multicast() || self.local_v6.iter().any(|&(net, mask)| a & mask == net)
-            }
-        }
+        self.local.contains(ip)
+    }
+
+    /// The local networks matcher.
+    pub fn local_networks(&self) -> &LocalNetworks {
+        &self.local
     }
 
     /// Counts one packet.

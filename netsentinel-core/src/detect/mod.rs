@@ -12,6 +12,7 @@
 
 pub mod arp_spoof;
 pub mod brute_force;
+pub mod data_exfil;
 mod distinct;
 mod flood;
 pub mod host_sweep;
@@ -29,6 +30,7 @@ use crate::decode::PacketView;
 use crate::flow::Flow;
 use crate::neighbor::NeighborTable;
 use crate::time::Timestamp;
+use crate::traffic::LocalNetworks;
 
 /// The traffic a detector wants to see; asked once when the engine is built.
 ///
@@ -102,6 +104,7 @@ pub struct Context<'e> {
     flow: Option<&'e Flow>,
     from_initiator: bool,
     neighbors: &'e NeighborTable,
+    local: &'e LocalNetworks,
     out: &'e mut Vec<Alert>,
 }
 
@@ -112,6 +115,7 @@ impl<'e> Context<'e> {
         flow: Option<&'e Flow>,
         from_initiator: bool,
         neighbors: &'e NeighborTable,
+        local: &'e LocalNetworks,
         out: &'e mut Vec<Alert>,
     ) -> Self {
         Context {
@@ -119,8 +123,14 @@ impl<'e> Context<'e> {
             flow,
             from_initiator,
             neighbors,
+            local,
             out,
         }
+    }
+
+    /// Whether an address is on the local network (`traffic.local_networks`).
+    pub fn is_local(&self, ip: std::net::IpAddr) -> bool {
+        self.local.contains(ip)
     }
 
     /// IP-to-MAC bindings learned from ARP so far.
@@ -202,6 +212,8 @@ pub struct DetectorsConfig {
     pub arp_spoof: arp_spoof::ArpSpoofConfig,
     /// `brute_force`.
     pub brute_force: brute_force::BruteForceConfig,
+    /// `data_exfil`.
+    pub data_exfil: data_exfil::DataExfilConfig,
     /// `syn_flood`.
     pub syn_flood: syn_flood::SynFloodConfig,
     /// `icmp_flood`.
@@ -232,6 +244,11 @@ pub fn builtin(config: &DetectorsConfig) -> Vec<Box<dyn Detector>> {
     if config.brute_force.enabled {
         out.push(Box::new(brute_force::BruteForceDetector::new(
             &config.brute_force,
+        )));
+    }
+    if config.data_exfil.enabled {
+        out.push(Box::new(data_exfil::DataExfilDetector::new(
+            &config.data_exfil,
         )));
     }
     if config.syn_flood.enabled {
