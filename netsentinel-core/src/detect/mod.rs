@@ -11,6 +11,7 @@
 //! Ticks fire every `tick_interval_ms` of packet time, before the packet that crosses it.
 
 pub mod arp_spoof;
+pub mod beaconing;
 pub mod brute_force;
 pub mod data_exfil;
 mod distinct;
@@ -210,6 +211,8 @@ pub struct DetectorsConfig {
     pub host_sweep: host_sweep::HostSweepConfig,
     /// `arp_spoof`.
     pub arp_spoof: arp_spoof::ArpSpoofConfig,
+    /// `beaconing`.
+    pub beaconing: beaconing::BeaconingConfig,
     /// `brute_force`.
     pub brute_force: brute_force::BruteForceConfig,
     /// `data_exfil`.
@@ -239,6 +242,11 @@ pub fn builtin(config: &DetectorsConfig) -> Vec<Box<dyn Detector>> {
     if config.arp_spoof.enabled {
         out.push(Box::new(arp_spoof::ArpSpoofDetector::new(
             &config.arp_spoof,
+        )));
+    }
+    if config.beaconing.enabled {
+        out.push(Box::new(beaconing::BeaconingDetector::new(
+            &config.beaconing,
         )));
     }
     if config.brute_force.enabled {
