@@ -1,4 +1,4 @@
-//! Issue 3 acceptance, for the detectors built so far: every attack capture makes the
+//! Issue 3 acceptance: every attack capture makes the
 //! detector its truth file names fire with the right attacker and victim, the benign
 //! capture raises nothing of medium severity or above, and floods give a handful of
 //! alerts, not one per packet.
@@ -7,9 +7,6 @@ use std::net::IpAddr;
 
 use netsentinel_core::{Alert, CollectSink, Engine, EngineConfig, FileSource, Severity};
 use netsentinel_tests::data_dir;
-
-/// Detectors of MANIFEST.md not built yet; their captures are checked once they are.
-const NOT_YET_BUILT: &[&str] = &["dns_tunnel"];
 
 fn alerts_for(capture: &std::path::Path) -> Vec<Alert> {
     let collected = std::sync::Arc::new(std::sync::Mutex::new(CollectSink::new()));
@@ -51,10 +48,6 @@ fn attack_captures_fire_their_detector_with_attacker_and_victim() {
         }
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
         let detector = expected_detector(&manifest, &name).expect("capture listed in MANIFEST.md");
-        if NOT_YET_BUILT.contains(&detector.as_str()) {
-            eprintln!("{name}: `{detector}` not built yet, not checked");
-            continue;
-        }
         let truth: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(path.with_extension("truth.json")).unwrap(),
         )
@@ -82,7 +75,7 @@ fn attack_captures_fire_their_detector_with_attacker_and_victim() {
         );
         checked += 1;
     }
-    assert!(checked >= 9, "only {checked} captures checked");
+    assert_eq!(checked, 12, "every attack capture is checked");
 }
 
 #[test]

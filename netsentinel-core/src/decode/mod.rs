@@ -10,6 +10,7 @@
 //! UDP, ICMP and ICMPv6. Application protocols are parsed later, by the modules that need them.
 
 mod anomaly;
+pub mod dns;
 mod fast;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

@@ -15,6 +15,7 @@ pub mod beaconing;
 pub mod brute_force;
 pub mod data_exfil;
 mod distinct;
+pub mod dns_tunnel;
 mod flood;
 pub mod host_sweep;
 pub mod icmp_flood;
@@ -217,6 +218,8 @@ pub struct DetectorsConfig {
     pub brute_force: brute_force::BruteForceConfig,
     /// `data_exfil`.
     pub data_exfil: data_exfil::DataExfilConfig,
+    /// `dns_tunnel`.
+    pub dns_tunnel: dns_tunnel::DnsTunnelConfig,
     /// `syn_flood`.
     pub syn_flood: syn_flood::SynFloodConfig,
     /// `icmp_flood`.
@@ -257,6 +260,11 @@ pub fn builtin(config: &DetectorsConfig) -> Vec<Box<dyn Detector>> {
     if config.data_exfil.enabled {
         out.push(Box::new(data_exfil::DataExfilDetector::new(
             &config.data_exfil,
+        )));
+    }
+    if config.dns_tunnel.enabled {
+        out.push(Box::new(dns_tunnel::DnsTunnelDetector::new(
+            &config.dns_tunnel,
         )));
     }
     if config.syn_flood.enabled {

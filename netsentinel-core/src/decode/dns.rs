@@ -1,0 +1,138 @@
+//! DNS messages: the header and the first question (RFC 1035 §4.1), with written limits.
+//!
+//! Enough for detectors that look at what is asked: the name, its type, whether it is a
+//! response, and the response code. Compression pointers are followed with a hop limit;
+//! names longer than 255 bytes or with more than 127 labels are refused.
+
+/// Longest name in presentation form (RFC 1035 §2.3.4: 255 octets on the wire).
+pub const MAX_NAME_LEN: usize = 255;
+/// Most labels in a name (255 octets of one-character labels).
+pub const MAX_LABELS: usize = 127;
+/// Most compression pointers followed in one name (a loop guard).
+const MAX_POINTER_HOPS: usize = 16;
+
+/// The parts of a DNS message detectors use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DnsMessage {
+    /// Transaction id.
+    pub id: u16,
+    /// QR bit: a response.
+    pub is_response: bool,
+    /// Response code (0 NOERROR, 3 NXDOMAIN, 5 REFUSED, ...).
+    pub rcode: u8,
+    /// The first question's name, lowercase, without the trailing dot.
+    pub qname: String,
+    /// The first question's type (1 A, 16 TXT, 10 NULL, 5 CNAME, 28 AAAA, ...).
+    pub qtype: u16,
+    /// Answer records.
+    pub answers: u16,
+}
+
+/// Parses a DNS message carried over UDP (for TCP, strip the 2-byte length first).
+/// `None` when it is not a well-formed message with at least one question.
+///
+/// ```
+/// use netsentinel_core::decode::dns::parse;
+/// let q = [0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0,
+///          3, b'w', b'w', b'w', 7, b'e', b'x', b'a', b'm', b'p', b'l', b'e', 3, b'c', b'o', b'm', 0,
+///          0, 16, 0, 1];
+/// let m = parse(&q).unwrap();
+/// assert_eq!((m.qname.as_str(), m.qtype, m.is_response), ("www.example.com", 16, false));
+/// ```
+pub fn parse(msg: &[u8]) -> Option<DnsMessage> {
+    let header = msg.get(..12)?;
+    let qdcount = u16::from_be_bytes([header[4], header[5]]);
+    if qdcount == 0 {
+        return None;
+    }
+    let (qname, after) = read_name(msg, 12)?;
+    let t = msg.get(after..after + 4)?;
+    Some(DnsMessage {
+        id: u16::from_be_bytes([header[0], header[1]]),
+        is_response: header[2] & 0x80 != 0,
+        rcode: header[3] & 0x0f,
+        qname,
+        qtype: u16::from_be_bytes([t[0], t[1]]),
+        answers: u16::from_be_bytes([header[6], header[7]]),
+    })
+}
+
+/// Reads a possibly compressed name at `start`; returns it and the offset just after it
+/// (after the first pointer, if any).
+fn read_name(msg: &[u8], start: usize) -> Option<(String, usize)> {
+    let mut name = String::new();
+    let mut pos = start;
+    let mut end = None;
+    let mut hops = 0;
+    let mut labels = 0;
+    loop {
+        let len = *msg.get(pos)?;
+        match len & 0xc0 {
+            0x00 if len == 0 => {
+                return Some((name, end.unwrap_or(pos + 1)));
+            }
+            0x00 => {
+                let label = msg.get(pos + 1..pos + 1 + usize::from(len))?;
+                labels += 1;
+                if labels > MAX_LABELS || name.len() + label.len() + 1 > MAX_NAME_LEN {
+                    return None;
+                }
+                if !name.is_empty() {
+                    name.push('.');
+                }
+                for &b in label {
+                    // Keep names printable; odd bytes become escapes-free placeholders.
+                    let c = if b.is_ascii_graphic() {
+                        b.to_ascii_lowercase() as char
+                    } else {
+                        '?'
+                    };
+                    name.push(c);
+                }
+                pos += 1 + usize::from(len);
+            }
+            0xc0 => {
+                let lo = *msg.get(pos + 1)?;
+                hops += 1;
+                if hops > MAX_POINTER_HOPS {
+                    return None;
+                }
+                end.get_or_insert(pos + 2);
+                pos = (usize::from(len & 0x3f) << 8) | usize::from(lo);
+            }
+            _ => return None, // 0x40 and 0x80: obsolete extended label types
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pointer_loops_and_truncation_are_refused() {
+        let mut loop_msg = vec![0u8; 12];
+        loop_msg[5] = 1;
+        loop_msg.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1]);
+        assert_eq!(parse(&loop_msg), None);
+        let q = [
+            0, 0, 0x81, 0x83, 0, 1, 0, 0, 0, 0, 0, 0, 3, b'a', b'b', b'c', 0, 0, 1, 0, 1,
+        ];
+        let m = parse(&q).unwrap();
+        assert!(m.is_response);
+        assert_eq!(m.rcode, 3);
+        for n in 0..q.len() - 4 {
+            assert_eq!(parse(&q[..n]), None, "prefix {n}");
+        }
+    }
+
+    #[test]
+    fn compressed_name_in_answer_position() {
+        // Question "ab" then a second name "x" + pointer to offset 12, parsed from offset 21.
+        let mut m = vec![0u8; 12];
+        m[5] = 1;
+        m.extend_from_slice(&[2, b'a', b'b', 0, 0, 1, 0, 1]);
+        m.extend_from_slice(&[1, b'x', 0xc0, 12]);
+        assert_eq!(read_name(&m, 20), Some(("x.ab".to_string(), 24)));
+    }
+}

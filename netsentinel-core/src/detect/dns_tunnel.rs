@@ -1,0 +1,258 @@
+//! `dns_tunnel`: data carried in DNS names (dnscat2, iodine, DNS exfiltration scripts).
+//!
+//! **Detects** a client asking about many distinct, data-like subdomains of one domain:
+//! within `window_secs` (default 300 s of packet time), at least `min_unique_subdomains`
+//! (default 15) distinct suspicious subdomains of one base domain (its last two labels).
+//! A subdomain is suspicious when it is long (`min_subdomain_len`, default 30 characters),
+//! or has a label of 20+ characters with Shannon entropy of at least `min_entropy`
+//! (default 3.5 bits per character), or is asked with a TXT or NULL query (iodine,
+//! dnscat2). The evidence gives the base domain, counts, the TXT/NULL share, the longest
+//! label and examples. One alert per (client, domain) and window.
+//!
+//! **False positives**: anti-virus and reputation services that look up hashes in DNS
+//! (long hex names under one domain), some CDNs; DKIM/SPF TXT lookups are short and few.
+//!
+//! **References**: RFC 1035; MITRE ATT&CK T1071.004 (Application Layer Protocol: DNS) and
+//! T1048.003; iodine (code.kryo.se/iodine).
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Context, Detector, Interest};
+use crate::alert::{Alert, Severity};
+use crate::decode::dns;
+use crate::decode::{PacketView, Transport};
+use crate::time::Timestamp;
+
+/// Thresholds of `dns_tunnel`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DnsTunnelConfig {
+    /// Run the detector. Default true.
+    pub enabled: bool,
+    /// Distinct suspicious subdomains of one domain that fire. Default 15.
+    pub min_unique_subdomains: usize,
+    /// A subdomain this long is suspicious. Default 30.
+    pub min_subdomain_len: usize,
+    /// Entropy (bits per character) that makes a 20+ character label suspicious.
+    /// Default 3.5.
+    pub min_entropy: f64,
+    /// Window, in seconds of packet time. Default 300.
+    pub window_secs: u64,
+    /// Most (client, domain) keys tracked. Default 65,536.
+    pub max_keys: usize,
+}
+
+impl Default for DnsTunnelConfig {
+    fn default() -> Self {
+        DnsTunnelConfig {
+            enabled: true,
+            min_unique_subdomains: 15,
+            min_subdomain_len: 30,
+            min_entropy: 3.5,
+            window_secs: 300,
+            max_keys: 65_536,
+        }
+    }
+}
+
+/// Shannon entropy of a string, in bits per character.
+pub fn entropy(s: &str) -> f64 {
+    let mut counts = [0u32; 256];
+    for b in s.bytes() {
+        counts[usize::from(b)] += 1;
+    }
+    let n = s.len() as f64;
+    if n == 0.0 {
+        return 0.0;
+    }
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// Subdomains kept per key (beyond this only counted).
+const MAX_SUBDOMAINS: usize = 10_000;
+
+#[derive(Clone, Debug)]
+struct DomainActivity {
+    first: Timestamp,
+    queries: u64,
+    txt_or_null: u64,
+    suspicious: HashSet<String>,
+    longest_label: usize,
+    alerted: bool,
+}
+
+/// The `dns_tunnel` detector.
+pub struct DnsTunnelDetector {
+    cfg: DnsTunnelConfig,
+    keys: HashMap<(IpAddr, String), DomainActivity>,
+}
+
+impl DnsTunnelDetector {
+    /// A detector with `config`.
+    pub fn new(config: &DnsTunnelConfig) -> Self {
+        DnsTunnelDetector {
+            cfg: config.clone(),
+            keys: HashMap::new(),
+        }
+    }
+
+    /// Whether a subdomain looks like carried data.
+    fn suspicious(&self, sub: &str, qtype: u16) -> bool {
+        const TXT: u16 = 16;
+        const NULL: u16 = 10;
+        if matches!(qtype, TXT | NULL) {
+            return true;
+        }
+        if sub.len() >= self.cfg.min_subdomain_len {
+            return true;
+        }
+        sub.split('.')
+            .any(|l| l.len() >= 20 && entropy(l) >= self.cfg.min_entropy)
+    }
+}
+
+/// The DNS payload of a packet to port 53 (TCP: after the 2-byte length).
+fn dns_query_payload<'a>(pkt: &PacketView<'a>) -> Option<&'a [u8]> {
+    match pkt.transport {
+        Transport::Udp { dst_port: 53, .. } => Some(pkt.payload),
+        Transport::Tcp(t) if t.dst_port == 53 && pkt.payload.len() > 2 => Some(&pkt.payload[2..]),
+        _ => None,
+    }
+}
+
+impl Detector for DnsTunnelDetector {
+    fn id(&self) -> &'static str {
+        "dns_tunnel"
+    }
+
+    fn interest(&self) -> Interest {
+        Interest::UDP | Interest::TCP | Interest::TICK
+    }
+
+    fn on_packet(&mut self, pkt: &PacketView<'_>, cx: &mut Context<'_>) {
+        let (Some(ip), Some(payload)) = (pkt.ip(), dns_query_payload(pkt)) else {
+            return;
+        };
+        let Some(msg) = dns::parse(payload) else {
+            return;
+        };
+        if msg.is_response {
+            return;
+        }
+        let labels: Vec<&str> = msg.qname.split('.').collect();
+        if labels.len() < 3 {
+            return;
+        }
+        let base = labels[labels.len() - 2..].join(".");
+        let sub = labels[..labels.len() - 2].join(".");
+        let key = (ip.src, base);
+        if !self.keys.contains_key(&key) && self.keys.len() >= self.cfg.max_keys {
+            return;
+        }
+        let suspicious = self.suspicious(&sub, msg.qtype);
+        let window =
+            i64::try_from(self.cfg.window_secs.saturating_mul(1_000_000)).unwrap_or(i64::MAX);
+        let now = pkt.ts;
+        let a = self
+            .keys
+            .entry(key.clone())
+            .or_insert_with(|| DomainActivity {
+                first: now,
+                queries: 0,
+                txt_or_null: 0,
+                suspicious: HashSet::new(),
+                longest_label: 0,
+                alerted: false,
+            });
+        if now.micros_since(a.first) > window {
+            *a = DomainActivity {
+                first: now,
+                queries: 0,
+                txt_or_null: 0,
+                suspicious: HashSet::new(),
+                longest_label: 0,
+                alerted: false,
+            };
+        }
+        a.queries += 1;
+        a.txt_or_null += u64::from(matches!(msg.qtype, 10 | 16));
+        a.longest_label = a
+            .longest_label
+            .max(labels.iter().map(|l| l.len()).max().unwrap_or(0));
+        if suspicious && a.suspicious.len() < MAX_SUBDOMAINS {
+            a.suspicious.insert(sub);
+        }
+        if a.alerted || a.suspicious.len() < self.cfg.min_unique_subdomains {
+            return;
+        }
+        a.alerted = true;
+        let mut examples: Vec<&String> = a.suspicious.iter().collect();
+        examples.sort();
+        examples.truncate(3);
+        let (client, base) = &key;
+        let alert = Alert::new(
+            now,
+            "dns_tunnel",
+            Severity::High,
+            "exfiltration",
+            format!(
+                "DNS tunnel from {client} through {base}: {} data-like subdomains in {} queries",
+                a.suspicious.len(),
+                a.queries
+            ),
+        )
+        .with_mitre("T1071.004")
+        .with_endpoints(Some(*client), None, Some(ip.dst), Some(53))
+        .with_evidence("domain", base.clone())
+        .with_evidence("unique_suspicious_subdomains", a.suspicious.len())
+        .with_evidence("queries", a.queries)
+        .with_evidence(
+            "txt_or_null_share",
+            ((a.txt_or_null as f64 / a.queries as f64) * 1000.0).round() / 1000.0,
+        )
+        .with_evidence("longest_label", a.longest_label)
+        .with_evidence(
+            "examples",
+            examples.into_iter().cloned().collect::<Vec<_>>(),
+        );
+        cx.emit(alert);
+    }
+
+    fn on_tick(&mut self, now: Timestamp, _cx: &mut Context<'_>) {
+        let window =
+            i64::try_from(self.cfg.window_secs.saturating_mul(1_000_000)).unwrap_or(i64::MAX);
+        self.keys.retain(|_, a| now.micros_since(a.first) <= window);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entropy_of_random_and_plain_names() {
+        assert!(entropy("eaqcaibaeaqcaibai5hfkichivhekusbjqqf") > 3.5);
+        assert!(entropy("mail") < 2.1);
+        assert_eq!(entropy(""), 0.0);
+        assert_eq!(entropy("aaaa"), 0.0);
+    }
+
+    #[test]
+    fn suspicious_subdomains() {
+        let d = DnsTunnelDetector::new(&DnsTunnelConfig::default());
+        assert!(d.suspicious("eaqcaibaeaqcaibaeaqcaibaeaqcaibai5hfkichivhekusbjqqf.1", 1));
+        assert!(d.suspicious("p0123456789abcdef", 16));
+        assert!(!d.suspicious("www", 1));
+        assert!(!d.suspicious("api.v2", 28));
+    }
+}
