@@ -120,6 +120,16 @@ fn pipeline(c: &mut Criterion) {
             black_box(engine.run(&mut source).expect("run"))
         })
     });
+    g.bench_function("engine_file_all_detectors", |b| {
+        b.iter(|| {
+            let mut source = FileSource::open(&file).expect("open");
+            let mut engine = Engine::builder(EngineConfig::default())
+                .builtin_detectors()
+                .build()
+                .expect("engine");
+            black_box(engine.run(&mut source).expect("run"))
+        })
+    });
     g.finish();
     let _ = std::fs::remove_dir_all(&dir);
 }

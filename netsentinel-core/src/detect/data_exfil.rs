@@ -4,8 +4,9 @@
 //! external address within `window_secs` (default 600 s of packet time), at least
 //! `min_upload_ratio` (default 5) times what it received from there, and, once the host
 //! has a history of at least three windows, at least `baseline_factor` (default 10) times
-//! its usual upload per window. Local means `traffic.local_networks`. One alert per
-//! (host, destination) and window, with the volumes and the ratio.
+//! its usual upload per window. Local means `traffic.local_networks`. Volumes are counted
+//! from flow counters in 256 KiB steps. One alert per (host, destination) and window, with
+//! the volumes and the ratio.
 //!
 //! **False positives**: backups and uploads to cloud storage, video calls (a high ratio is
 //! rare there), software publishing. Until a host has history the baseline condition
@@ -57,6 +58,9 @@ impl Default for DataExfilConfig {
     }
 }
 
+/// Granularity of the volume accounting, in bytes.
+const CHUNK: u64 = 256 * 1024;
+
 #[derive(Clone, Copy, Debug)]
 struct Volume {
     window_start: Timestamp,
@@ -101,16 +105,27 @@ impl Detector for DataExfilDetector {
     }
 
     fn on_packet(&mut self, pkt: &PacketView<'_>, cx: &mut Context<'_>) {
-        let Some(ip) = pkt.ip() else {
+        let (Some(ip), Some(flow)) = (pkt.ip(), cx.flow()) else {
             return;
         };
+        // Volumes are taken from the flow's counters in chunks of `CHUNK` bytes: a packet
+        // costs two comparisons, and only a packet that completes a chunk does the lookups.
+        let sent = if cx.from_initiator() {
+            flow.to_server.bytes
+        } else {
+            flow.to_client.bytes
+        };
+        let before = sent.saturating_sub(u64::from(pkt.wire_len));
+        if sent / CHUNK == before / CHUNK {
+            return;
+        }
         let (src_local, dst_local) = (cx.is_local(ip.src), cx.is_local(ip.dst));
         let (host, remote, upload) = match (src_local, dst_local) {
             (true, false) => (ip.src, ip.dst, true),
             (false, true) => (ip.dst, ip.src, false),
             _ => return,
         };
-        let bytes = u64::from(pkt.wire_len);
+        let bytes = (sent / CHUNK - before / CHUNK) * CHUNK;
         let window = self.window();
         let now = pkt.ts;
         if upload {
@@ -146,6 +161,14 @@ impl Detector for DataExfilDetector {
         if v.alerted || !upload || v.up < self.cfg.min_upload_bytes {
             return;
         }
+        // Downloads below one chunk are not in `v.down` yet; this flow's own reverse
+        // bytes are exact.
+        let reverse = if cx.from_initiator() {
+            flow.to_client.bytes
+        } else {
+            flow.to_server.bytes
+        };
+        v.down = v.down.max(reverse);
         let ratio = v.up as f64 / v.down.max(1) as f64;
         if ratio < self.cfg.min_upload_ratio {
             return;

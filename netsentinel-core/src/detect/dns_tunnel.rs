@@ -149,17 +149,20 @@ impl Detector for DnsTunnelDetector {
         if msg.is_response {
             return;
         }
-        let labels: Vec<&str> = msg.qname.split('.').collect();
-        if labels.len() < 3 {
+        // Base domain = the last two labels; the rest is the subdomain.
+        let name = msg.qname.as_str();
+        let Some(last_dot) = name.rfind('.') else {
             return;
-        }
-        let base = labels[labels.len() - 2..].join(".");
-        let sub = labels[..labels.len() - 2].join(".");
-        let key = (ip.src, base);
+        };
+        let Some(base_dot) = name[..last_dot].rfind('.') else {
+            return;
+        };
+        let (sub, base) = (&name[..base_dot], &name[base_dot + 1..]);
+        let key = (ip.src, base.to_string());
         if !self.keys.contains_key(&key) && self.keys.len() >= self.cfg.max_keys {
             return;
         }
-        let suspicious = self.suspicious(&sub, msg.qtype);
+        let suspicious = self.suspicious(sub, msg.qtype);
         let window =
             i64::try_from(self.cfg.window_secs.saturating_mul(1_000_000)).unwrap_or(i64::MAX);
         let now = pkt.ts;
@@ -188,9 +191,9 @@ impl Detector for DnsTunnelDetector {
         a.txt_or_null += u64::from(matches!(msg.qtype, 10 | 16));
         a.longest_label = a
             .longest_label
-            .max(labels.iter().map(|l| l.len()).max().unwrap_or(0));
-        if suspicious && a.suspicious.len() < MAX_SUBDOMAINS {
-            a.suspicious.insert(sub);
+            .max(name.split('.').map(str::len).max().unwrap_or(0));
+        if suspicious && a.suspicious.len() < MAX_SUBDOMAINS && !a.suspicious.contains(sub) {
+            a.suspicious.insert(sub.to_string());
         }
         if a.alerted || a.suspicious.len() < self.cfg.min_unique_subdomains {
             return;

@@ -302,12 +302,13 @@ impl FloodTracker {
         FloodEvent::Started(attack)
     }
 
-    /// A packet counted as flagged turned out not to be (a SYN whose handshake completed).
-    pub fn unflag(&mut self, target: IpAddr) {
+    /// `n` packets counted as flagged turned out not to be (a SYN whose handshake
+    /// completed, datagrams the target answered).
+    pub fn unflag(&mut self, target: IpAddr, n: u64) {
         if let Some(st) = self.targets.get_mut(&target) {
-            st.window_flagged = st.window_flagged.saturating_sub(1);
+            st.window_flagged = st.window_flagged.saturating_sub(n);
             if let Some(a) = &mut st.attack {
-                a.flagged = a.flagged.saturating_sub(1);
+                a.flagged = a.flagged.saturating_sub(n);
             }
         }
     }

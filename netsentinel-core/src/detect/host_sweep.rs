@@ -145,9 +145,15 @@ impl Detector for HostSweepDetector {
                 let key = (src, flow.key.protocol, flow.dst_port);
                 if flow.packets() > 1 {
                     // Data from the initiator, or a UDP answer with data: real use.
-                    let tcp_data = flow.key.protocol == 6 && cx.from_initiator();
-                    let udp_answer = flow.key.protocol == 17 && !cx.from_initiator();
-                    if !pkt.payload.is_empty() && (tcp_data || udp_answer) {
+                    // Only the first data of each direction is looked at: once per flow.
+                    let len = pkt.payload.len() as u64;
+                    let tcp_data = flow.key.protocol == 6
+                        && cx.from_initiator()
+                        && flow.to_server.payload_bytes == len;
+                    let udp_answer = flow.key.protocol == 17
+                        && !cx.from_initiator()
+                        && flow.to_client.payload_bytes == len;
+                    if len > 0 && (tcp_data || udp_answer) {
                         self.sweeps.used(key, flow.dst_ip());
                     }
                     return;

@@ -165,7 +165,11 @@ impl Detector for PortScanDetector {
             Transport::Tcp(t) => {
                 // A completed handshake with nothing sent after it is a connect() probe;
                 // data from the initiator is real use.
-                if cx.from_initiator() && !pkt.payload.is_empty() {
+                // The flow's first data from the initiator marks real use (once per flow:
+                // later data packets skip the lookup).
+                let first_data = !pkt.payload.is_empty()
+                    && flow.to_server.payload_bytes == pkt.payload.len() as u64;
+                if cx.from_initiator() && first_data {
                     self.pairs.used(key, port);
                 } else if cx.from_initiator()
                     && t.flags.has(TcpFlags::ACK)
@@ -181,8 +185,10 @@ impl Detector for PortScanDetector {
                 return;
             }
             Transport::Udp { .. } => {
-                // An answer with data from the target: the port is in real use.
-                if !cx.from_initiator() && !pkt.payload.is_empty() {
+                // The first answer with data from the target: the port is in real use.
+                let first_answer = !pkt.payload.is_empty()
+                    && flow.to_client.payload_bytes == pkt.payload.len() as u64;
+                if !cx.from_initiator() && first_answer {
                     self.pairs.used(key, port);
                 }
                 return;

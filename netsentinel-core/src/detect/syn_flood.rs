@@ -89,7 +89,7 @@ impl Detector for SynFloodDetector {
                 && flow.tcp_state == TcpState::Established
                 && flow.to_server.packets == 2
             {
-                self.tracker.unflag(ip.dst);
+                self.tracker.unflag(ip.dst, 1);
             }
         }
     }

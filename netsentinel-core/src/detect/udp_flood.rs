@@ -2,7 +2,8 @@
 //!
 //! **Detects** a target receiving UDP datagrams faster than `rate_pps` (default 2,000/s)
 //! in a window of packet time, with at least `min_flagged_ratio` (default 0.9) of them
-//! unanswered: their flow has carried nothing back from the target. The reply condition
+//! unanswered: their flow has carried nothing back from the target (a later answer
+//! takes them off the count). The reply condition
 //! keeps busy legitimate UDP (QUIC downloads, video calls, DNS servers), where the target
 //! talks back, out. One alert when the flood starts, one when it ends with its size.
 //!
@@ -67,22 +68,23 @@ impl Detector for UdpFloodDetector {
         let (Some(ip), Transport::Udp { dst_port, .. }) = (pkt.ip(), pkt.transport) else {
             return;
         };
-        // Unanswered: the flow has no packet yet in the direction away from this target.
-        let unanswered = cx.flow().is_none_or(|f| {
-            let back = if cx.from_initiator() {
-                f.to_client.packets
-            } else {
-                f.to_server.packets
-            };
-            back == 0
-        });
+        // A datagram is unanswered until its flow carries one back from the target: the
+        // first packet of a direction answers the other direction's packets so far.
+        let (here, back) = match cx.flow() {
+            Some(f) if cx.from_initiator() => (f.to_server.packets, f.to_client.packets),
+            Some(f) => (f.to_client.packets, f.to_server.packets),
+            None => (1, 0),
+        };
+        if here == 1 && back > 0 {
+            self.tracker.unflag(ip.src, back);
+        }
         let event = self.tracker.observe(
             pkt.ts,
             ip.dst,
             ip.src,
             pkt.src_mac,
             Some(dst_port),
-            unanswered,
+            back == 0,
         );
         if let FloodEvent::Started(a) = event {
             started(&KIND, &a, cx);
