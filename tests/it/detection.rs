@@ -112,3 +112,57 @@ fn floods_give_a_handful_of_alerts_that_say_how_big() {
         );
     }
 }
+
+fn run_frames(frames: Vec<(netsentinel_core::Timestamp, Vec<u8>)>) -> Vec<Alert> {
+    let mut source: netsentinel_core::MemorySource = frames.into_iter().collect();
+    let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink_side = std::sync::Arc::clone(&out);
+    let mut engine = Engine::builder(EngineConfig::default())
+        .builtin_detectors()
+        .sink(netsentinel_core::FnSink(move |a: &Alert| {
+            if let Ok(mut v) = sink_side.lock() {
+                v.push(a.clone());
+            }
+        }))
+        .build()
+        .unwrap();
+    engine.run(&mut source).unwrap();
+    let alerts = out.lock().unwrap();
+    alerts.clone()
+}
+
+#[test]
+fn spoofed_udp_flood_fires_but_a_busy_dns_server_does_not() {
+    use netsentinel_core::Timestamp;
+    use netsentinel_core::testutil::udp_frame;
+    use std::net::Ipv4Addr;
+    let victim = Ipv4Addr::new(10, 0, 0, 10);
+    // 6,000 datagrams in one second from spoofed sources, never answered.
+    let flood: Vec<_> = (0..6000u32)
+        .map(|i| {
+            let src = Ipv4Addr::from(0xc612_0000 | i);
+            (
+                Timestamp::from_micros(1_000_000 + i64::from(i) * 166),
+                udp_frame(src, victim, 1024 + (i % 50_000) as u16, 9, b"xxxxxxxx"),
+            )
+        })
+        .collect();
+    let alerts = run_frames(flood);
+    assert!(
+        alerts.iter().any(|a| a.detector == "udp_flood" && a.dst_ip == Some(victim.into())),
+        "{alerts:#?}"
+    );
+
+    // 6,000 queries a second to a resolver, each answered right away.
+    let resolver = Ipv4Addr::new(10, 0, 0, 53);
+    let mut busy = Vec::new();
+    for i in 0..6000u32 {
+        let client = Ipv4Addr::from(0x0a00_0100 | (i % 200));
+        let port = 20_000 + (i % 40_000) as u16;
+        let t = 1_000_000 + i64::from(i) * 166;
+        busy.push((Timestamp::from_micros(t), udp_frame(client, resolver, port, 53, b"query")));
+        busy.push((Timestamp::from_micros(t + 50), udp_frame(resolver, client, 53, port, b"answer")));
+    }
+    let alerts = run_frames(busy);
+    assert!(!alerts.iter().any(|a| a.detector == "udp_flood"), "{alerts:#?}");
+}
