@@ -149,7 +149,9 @@ fn spoofed_udp_flood_fires_but_a_busy_dns_server_does_not() {
         .collect();
     let alerts = run_frames(flood);
     assert!(
-        alerts.iter().any(|a| a.detector == "udp_flood" && a.dst_ip == Some(victim.into())),
+        alerts
+            .iter()
+            .any(|a| a.detector == "udp_flood" && a.dst_ip == Some(victim.into())),
         "{alerts:#?}"
     );
 
@@ -160,9 +162,18 @@ fn spoofed_udp_flood_fires_but_a_busy_dns_server_does_not() {
         let client = Ipv4Addr::from(0x0a00_0100 | (i % 200));
         let port = 20_000 + (i % 40_000) as u16;
         let t = 1_000_000 + i64::from(i) * 166;
-        busy.push((Timestamp::from_micros(t), udp_frame(client, resolver, port, 53, b"query")));
-        busy.push((Timestamp::from_micros(t + 50), udp_frame(resolver, client, 53, port, b"answer")));
+        busy.push((
+            Timestamp::from_micros(t),
+            udp_frame(client, resolver, port, 53, b"query"),
+        ));
+        busy.push((
+            Timestamp::from_micros(t + 50),
+            udp_frame(resolver, client, 53, port, b"answer"),
+        ));
     }
     let alerts = run_frames(busy);
-    assert!(!alerts.iter().any(|a| a.detector == "udp_flood"), "{alerts:#?}");
+    assert!(
+        !alerts.iter().any(|a| a.detector == "udp_flood"),
+        "{alerts:#?}"
+    );
 }

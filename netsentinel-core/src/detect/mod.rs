@@ -21,6 +21,7 @@ pub mod host_sweep;
 pub mod icmp_flood;
 pub mod port_scan;
 pub mod syn_flood;
+pub mod tcp_anomaly;
 pub mod udp_flood;
 
 use serde::{Deserialize, Serialize};
@@ -224,6 +225,8 @@ pub struct DetectorsConfig {
     pub syn_flood: syn_flood::SynFloodConfig,
     /// `icmp_flood`.
     pub icmp_flood: icmp_flood::IcmpFloodConfig,
+    /// `tcp_anomaly`.
+    pub tcp_anomaly: tcp_anomaly::TcpAnomalyConfig,
     /// `udp_flood`.
     pub udp_flood: udp_flood::UdpFloodConfig,
 }
@@ -275,6 +278,11 @@ pub fn builtin(config: &DetectorsConfig) -> Vec<Box<dyn Detector>> {
     if config.icmp_flood.enabled {
         out.push(Box::new(icmp_flood::IcmpFloodDetector::new(
             &config.icmp_flood,
+        )));
+    }
+    if config.tcp_anomaly.enabled {
+        out.push(Box::new(tcp_anomaly::TcpAnomalyDetector::new(
+            &config.tcp_anomaly,
         )));
     }
     if config.udp_flood.enabled {
