@@ -5,36 +5,14 @@
 
 use std::net::IpAddr;
 
-use netsentinel_core::{Alert, CollectSink, Engine, EngineConfig, FileSource, Severity};
+use netsentinel_core::{Alert, Engine, EngineConfig, Severity};
 use netsentinel_tests::data_dir;
 
 fn alerts_for(capture: &std::path::Path) -> Vec<Alert> {
-    let collected = std::sync::Arc::new(std::sync::Mutex::new(CollectSink::new()));
-    let sink_side = std::sync::Arc::clone(&collected);
-    let sink = netsentinel_core::FnSink(move |a: &Alert| {
-        if let Ok(mut s) = sink_side.lock() {
-            s.alerts.push(a.clone());
-        }
-    });
-    let mut source = FileSource::open(capture).unwrap();
-    let mut engine = Engine::builder(EngineConfig::default())
-        .builtin_detectors()
-        .sink(sink)
-        .build()
-        .unwrap();
-    engine.run(&mut source).unwrap();
-    let sink = collected.lock().unwrap();
-    sink.alerts.clone()
+    netsentinel_tests::alerts_with_builtin_detectors(capture).unwrap()
 }
 
-/// The expected detector of each attack capture, from MANIFEST.md's table.
-fn expected_detector(manifest: &str, capture: &str) -> Option<String> {
-    manifest
-        .lines()
-        .find(|l| l.starts_with(&format!("| attacks/{capture}.pcap")))
-        .and_then(|l| l.split('`').nth(1))
-        .map(str::to_string)
-}
+use netsentinel_tests::report::expected_detector;
 
 #[test]
 fn attack_captures_fire_their_detector_with_attacker_and_victim() {
@@ -175,5 +153,16 @@ fn spoofed_udp_flood_fires_but_a_busy_dns_server_does_not() {
     assert!(
         !alerts.iter().any(|a| a.detector == "udp_flood"),
         "{alerts:#?}"
+    );
+}
+
+#[test]
+fn detection_report_is_current() {
+    let fresh = netsentinel_tests::report::detection_report();
+    let path = netsentinel_tests::data_dir().join("../../docs/DETECTION.md");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        fresh == committed,
+        "docs/DETECTION.md is stale: run `cargo run -q -p netsentinel-tests --bin detection-report > docs/DETECTION.md`"
     );
 }

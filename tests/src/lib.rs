@@ -41,6 +41,24 @@ pub fn run_capture(path: &Path, config: EngineConfig) -> Result<(RunSummary, Col
     Ok((summary, sink))
 }
 
+/// Runs a capture with every built-in detector and returns the alerts.
+///
+/// # Errors
+/// The engine's error for an unreadable capture.
+pub fn alerts_with_builtin_detectors(path: &Path) -> Result<Vec<netsentinel_core::Alert>, Error> {
+    let collected = std::sync::Arc::new(parking_lot_free::Shared::default());
+    let sink = parking_lot_free::SharedSink(collected.clone());
+    let mut source = FileSource::open(path)?;
+    let mut engine = Engine::builder(EngineConfig::default())
+        .builtin_detectors()
+        .sink(sink)
+        .build()?;
+    engine.run(&mut source)?;
+    Ok(collected.take().alerts)
+}
+
+pub mod report;
+
 /// A sink whose collected events can be read after the engine is done with it.
 mod parking_lot_free {
     use std::sync::{Arc, Mutex};
