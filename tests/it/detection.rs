@@ -166,3 +166,102 @@ fn detection_report_is_current() {
         "docs/DETECTION.md is stale: run `cargo run -q -p netsentinel-tests --bin detection-report > docs/DETECTION.md`"
     );
 }
+
+/// A DNS message: one question, then A answers for `addrs` with `ttl`.
+fn dns_message(
+    id: u16,
+    name: &str,
+    response: bool,
+    rcode: u8,
+    addrs: &[[u8; 4]],
+    ttl: u32,
+) -> Vec<u8> {
+    let flags: u16 = if response {
+        0x8180 | u16::from(rcode)
+    } else {
+        0x0100
+    };
+    let mut m = Vec::new();
+    m.extend_from_slice(&id.to_be_bytes());
+    m.extend_from_slice(&flags.to_be_bytes());
+    m.extend_from_slice(&[0, 1]);
+    m.extend_from_slice(&(addrs.len() as u16).to_be_bytes());
+    m.extend_from_slice(&[0, 0, 0, 0]);
+    for label in name.split('.') {
+        m.push(label.len() as u8);
+        m.extend_from_slice(label.as_bytes());
+    }
+    m.extend_from_slice(&[0, 0, 1, 0, 1]);
+    for a in addrs {
+        m.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1]);
+        m.extend_from_slice(&ttl.to_be_bytes());
+        m.extend_from_slice(&[0, 4]);
+        m.extend_from_slice(a);
+    }
+    m
+}
+
+#[test]
+fn suspicious_dns_nxdomain_burst_fast_flux_and_abused_tld() {
+    use netsentinel_core::Timestamp;
+    use netsentinel_core::testutil::udp_frame;
+    use std::net::Ipv4Addr;
+    let client = Ipv4Addr::new(10, 0, 0, 20);
+    let resolver = Ipv4Addr::new(10, 0, 0, 1);
+    let mut frames = Vec::new();
+    let mut t = 1_000_000i64;
+    // 25 generated-looking names, all NXDOMAIN.
+    for i in 0..25u16 {
+        let name = format!(
+            "x{:x}qzkw{:x}vbn{}.com",
+            u32::from(i) * 7919,
+            u32::from(i) * 104_729,
+            i
+        );
+        frames.push((
+            Timestamp::from_micros(t),
+            udp_frame(
+                resolver,
+                client,
+                53,
+                40_000 + i,
+                &dns_message(i, &name, true, 3, &[], 0),
+            ),
+        ));
+        t += 100_000;
+    }
+    // One name answered with 12 different addresses, TTL 60.
+    for i in 0..12u8 {
+        let msg = dns_message(
+            100 + u16::from(i),
+            "flux.example.net",
+            true,
+            0,
+            &[[198, 51, 100, i]],
+            60,
+        );
+        frames.push((
+            Timestamp::from_micros(t),
+            udp_frame(resolver, client, 53, 41_000 + u16::from(i), &msg),
+        ));
+        t += 100_000;
+    }
+    // A query under .tk.
+    let q = dns_message(200, "www.free-prizes.tk", false, 0, &[], 0);
+    frames.push((
+        Timestamp::from_micros(t),
+        udp_frame(client, resolver, 42_000, 53, &q),
+    ));
+    let alerts = run_frames(frames);
+    let kind = |k: &str| {
+        alerts
+            .iter()
+            .find(|a| a.detector == "suspicious_dns" && a.evidence["kind"] == k)
+            .unwrap_or_else(|| panic!("no {k} in {alerts:#?}"))
+    };
+    assert_eq!(kind("nxdomain_burst").severity, Severity::High);
+    assert_eq!(kind("nxdomain_burst").src_ip, Some(client.into()));
+    // Reported when the tenth address arrives.
+    assert_eq!(kind("fast_flux").evidence["addresses"], 10);
+    assert_eq!(kind("abused_tld").severity, Severity::Low);
+}

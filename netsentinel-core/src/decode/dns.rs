@@ -24,9 +24,14 @@ pub struct DnsMessage {
     pub qname: String,
     /// The first question's type (1 A, 16 TXT, 10 NULL, 5 CNAME, 28 AAAA, ...).
     pub qtype: u16,
-    /// Answer records.
+    /// Answer records announced in the header.
     pub answers: u16,
+    /// Addresses in A and AAAA answers, with their TTLs (at most `MAX_ADDRESSES`).
+    pub addresses: Vec<(std::net::IpAddr, u32)>,
 }
+
+/// Most answer addresses kept from one message.
+pub const MAX_ADDRESSES: usize = 64;
 
 /// Parses a DNS message carried over UDP (for TCP, strip the 2-byte length first).
 /// `None` when it is not a well-formed message with at least one question.
@@ -47,13 +52,48 @@ pub fn parse(msg: &[u8]) -> Option<DnsMessage> {
     }
     let (qname, after) = read_name(msg, 12)?;
     let t = msg.get(after..after + 4)?;
+    let answers = u16::from_be_bytes([header[6], header[7]]);
+    let is_response = header[2] & 0x80 != 0;
+    let mut addresses = Vec::new();
+    if is_response && qdcount == 1 {
+        // Answers follow the single question; a malformed record ends the walk.
+        let mut pos = after + 4;
+        for _ in 0..answers.min(MAX_ADDRESSES as u16) {
+            let Some((_, rr)) = read_name(msg, pos) else {
+                break;
+            };
+            let Some(fixed) = msg.get(rr..rr + 10) else {
+                break;
+            };
+            let rtype = u16::from_be_bytes([fixed[0], fixed[1]]);
+            let ttl = u32::from_be_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]);
+            let rdlen = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
+            let Some(rdata) = msg.get(rr + 10..rr + 10 + rdlen) else {
+                break;
+            };
+            match (rtype, rdata.len()) {
+                (1, 4) => addresses.push((
+                    std::net::IpAddr::from([rdata[0], rdata[1], rdata[2], rdata[3]]),
+                    ttl,
+                )),
+                (28, 16) => {
+                    let mut b = [0u8; 16];
+                    b.copy_from_slice(rdata);
+                    addresses.push((std::net::IpAddr::from(b), ttl));
+                }
+                _ => {}
+            }
+            pos = rr + 10 + rdlen;
+        }
+    }
     Some(DnsMessage {
         id: u16::from_be_bytes([header[0], header[1]]),
-        is_response: header[2] & 0x80 != 0,
+        is_response,
         rcode: header[3] & 0x0f,
         qname,
         qtype: u16::from_be_bytes([t[0], t[1]]),
-        answers: u16::from_be_bytes([header[6], header[7]]),
+        answers,
+        addresses,
     })
 }
 
@@ -124,6 +164,26 @@ mod tests {
         for n in 0..q.len() - 4 {
             assert_eq!(parse(&q[..n]), None, "prefix {n}");
         }
+    }
+
+    #[test]
+    fn a_answers_with_ttl() {
+        // Response for "ab" A with two answers using a pointer to the question name.
+        let mut m = vec![0u8, 1, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0];
+        m.extend_from_slice(&[2, b'a', b'b', 0, 0, 1, 0, 1]);
+        for last in [1u8, 2] {
+            m.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, last]);
+        }
+        let msg = parse(&m).unwrap();
+        assert_eq!(
+            msg.addresses,
+            vec![
+                ("192.0.2.1".parse().unwrap(), 60),
+                ("192.0.2.2".parse().unwrap(), 60)
+            ]
+        );
+        // Cut inside the second answer: the first is kept.
+        assert_eq!(parse(&m[..m.len() - 2]).unwrap().addresses.len(), 1);
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod flood;
 pub mod host_sweep;
 pub mod icmp_flood;
 pub mod port_scan;
+pub mod suspicious_dns;
 pub mod syn_flood;
 pub mod tcp_anomaly;
 pub mod udp_flood;
@@ -221,6 +222,8 @@ pub struct DetectorsConfig {
     pub data_exfil: data_exfil::DataExfilConfig,
     /// `dns_tunnel`.
     pub dns_tunnel: dns_tunnel::DnsTunnelConfig,
+    /// `suspicious_dns`.
+    pub suspicious_dns: suspicious_dns::SuspiciousDnsConfig,
     /// `syn_flood`.
     pub syn_flood: syn_flood::SynFloodConfig,
     /// `icmp_flood`.
@@ -268,6 +271,11 @@ pub fn builtin(config: &DetectorsConfig) -> Vec<Box<dyn Detector>> {
     if config.dns_tunnel.enabled {
         out.push(Box::new(dns_tunnel::DnsTunnelDetector::new(
             &config.dns_tunnel,
+        )));
+    }
+    if config.suspicious_dns.enabled {
+        out.push(Box::new(suspicious_dns::SuspiciousDnsDetector::new(
+            &config.suspicious_dns,
         )));
     }
     if config.syn_flood.enabled {
