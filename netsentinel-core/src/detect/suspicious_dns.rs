@@ -84,7 +84,7 @@ pub fn looks_generated(label: &str) -> bool {
     let digits = label.bytes().filter(u8::is_ascii_digit).count();
     let vowel_ratio = vowels as f64 / n as f64;
     let digit_ratio = digits as f64 / n as f64;
-    entropy(label) >= 3.2 && (vowel_ratio <= 0.3 || (digit_ratio >= 0.2 && digit_ratio < 0.9))
+    entropy(label) >= 3.2 && (vowel_ratio <= 0.3 || (0.2..0.9).contains(&digit_ratio))
 }
 
 #[derive(Clone, Debug)]
