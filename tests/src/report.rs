@@ -152,8 +152,9 @@ pub fn detection_report() -> String {
     }
     let _ = writeln!(
         out,
-        "\nThe credential captures' `plaintext_credentials` detector is not built yet (issue 5);\n\
-         they are listed here for false positives only."
+        "\nOn the credential captures, `insecure_service` reports the cleartext service each one\n\
+         uses (FTP, HTTP Basic, POP3, Telnet): true positives. Their own detector,\n\
+         `plaintext_credentials`, is not built yet (issue 5)."
     );
     out
 }

@@ -19,6 +19,7 @@ pub mod dns_tunnel;
 mod flood;
 pub mod host_sweep;
 pub mod icmp_flood;
+pub mod insecure_service;
 pub mod port_scan;
 pub mod suspicious_dns;
 pub mod syn_flood;
@@ -224,6 +225,8 @@ pub struct DetectorsConfig {
     pub dns_tunnel: dns_tunnel::DnsTunnelConfig,
     /// `suspicious_dns`.
     pub suspicious_dns: suspicious_dns::SuspiciousDnsConfig,
+    /// `insecure_service`.
+    pub insecure_service: insecure_service::InsecureServiceConfig,
     /// `syn_flood`.
     pub syn_flood: syn_flood::SynFloodConfig,
     /// `icmp_flood`.
@@ -276,6 +279,11 @@ pub fn builtin(config: &DetectorsConfig) -> Vec<Box<dyn Detector>> {
     if config.suspicious_dns.enabled {
         out.push(Box::new(suspicious_dns::SuspiciousDnsDetector::new(
             &config.suspicious_dns,
+        )));
+    }
+    if config.insecure_service.enabled {
+        out.push(Box::new(insecure_service::InsecureServiceDetector::new(
+            &config.insecure_service,
         )));
     }
     if config.syn_flood.enabled {
