@@ -56,6 +56,7 @@ fn eve_output_has_suricata_fields() {
     assert_eq!(code, 0, "{err}");
     let mut flows = 0;
     let mut stats = 0;
+    let mut alerts = 0;
     for line in out.lines() {
         let v: serde_json::Value = serde_json::from_str(line).expect("each line is JSON");
         assert!(
@@ -83,10 +84,30 @@ fn eve_output_has_suricata_fields() {
                 stats += 1;
                 assert_eq!(v["stats"]["decoder"]["pkts"], 35);
             }
+            Some("alert") => {
+                alerts += 1;
+                assert_eq!(v["detector"], "insecure_service", "{line}");
+                for key in [
+                    "flow_id",
+                    "community_id",
+                    "src_ip",
+                    "dest_ip",
+                    "dest_port",
+                    "proto",
+                ] {
+                    assert!(!v[key].is_null(), "alert lacks {key}: {line}");
+                }
+                assert!(
+                    v["alert"]["signature"]
+                        .as_str()
+                        .is_some_and(|s| s.contains("ftp"))
+                );
+                assert_eq!(v["alert"]["severity"], 2);
+            }
             other => panic!("unexpected event {other:?}"),
         }
     }
-    assert_eq!((flows, stats), (2, 1));
+    assert_eq!((flows, stats, alerts), (2, 1, 1));
 }
 
 #[test]
