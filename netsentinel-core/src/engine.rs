@@ -64,6 +64,7 @@ impl StopHandle {
 /// Builds an [`Engine`].
 pub struct EngineBuilder {
     config: EngineConfig,
+    error: Option<crate::config::ConfigError>,
     detectors: Vec<Box<dyn Detector>>,
     sinks: Vec<Box<dyn AlertSink>>,
 }
@@ -75,10 +76,14 @@ impl EngineBuilder {
         self
     }
 
-    /// Adds the built-in detectors the configuration enables (`config.detectors`).
+    /// Adds the built-in detectors the configuration enables (`config.detectors`). A
+    /// failure to load their data (a threat-intel feed file) is reported by
+    /// [`build`](Self::build).
     pub fn builtin_detectors(mut self) -> Self {
-        self.detectors
-            .extend(crate::detect::builtin(&self.config.detectors));
+        match crate::detect::builtin(&self.config.detectors) {
+            Ok(list) => self.detectors.extend(list),
+            Err(e) => self.error = Some(e),
+        }
         self
     }
 
@@ -105,6 +110,9 @@ impl EngineBuilder {
     /// # Errors
     /// [`crate::Error::Config`] when the configuration is invalid.
     pub fn build(self) -> Result<Engine> {
+        if let Some(e) = self.error {
+            return Err(e.into());
+        }
         self.config.validate()?;
         let mut packet_dispatch: [Vec<usize>; 6] = Default::default();
         let mut flow_end = Vec::new();
@@ -214,6 +222,7 @@ impl Engine {
     pub fn builder(config: EngineConfig) -> EngineBuilder {
         EngineBuilder {
             config,
+            error: None,
             detectors: Vec::new(),
             sinks: Vec::new(),
         }

@@ -265,3 +265,62 @@ fn suspicious_dns_nxdomain_burst_fast_flux_and_abused_tld() {
     assert_eq!(kind("fast_flux").evidence["addresses"], 10);
     assert_eq!(kind("abused_tld").severity, Severity::Low);
 }
+
+#[test]
+fn threat_intel_matches_addresses_and_dns_names_from_a_feed_file() {
+    let dir = std::env::temp_dir().join(format!("ns-intel-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let feed = dir.join("feed.txt");
+    std::fs::write(&feed, "# lab indicators\n203.0.113.0/24\nexfil-dns.test\n").unwrap();
+    let mut config = EngineConfig::default();
+    config.detectors.threat_intel.feeds =
+        vec![netsentinel_core::detect::threat_intel::FeedConfig {
+            name: "lab".into(),
+            path: feed.clone(),
+            format: netsentinel_core::intel::FeedFormat::Auto,
+        }];
+    let run = |capture: &str| -> Vec<Alert> {
+        let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let side = std::sync::Arc::clone(&out);
+        let mut engine = Engine::builder(config.clone())
+            .builtin_detectors()
+            .sink(netsentinel_core::FnSink(move |a: &Alert| {
+                side.lock().unwrap().push(a.clone())
+            }))
+            .build()
+            .unwrap();
+        let mut src =
+            netsentinel_core::FileSource::open(netsentinel_tests::data_dir().join(capture))
+                .unwrap();
+        engine.run(&mut src).unwrap();
+        let v = out.lock().unwrap();
+        v.iter()
+            .filter(|a| a.detector == "threat_intel")
+            .cloned()
+            .collect()
+    };
+    let beacon = run("corpus/attacks/beacon_http.pcap");
+    assert_eq!(
+        beacon.len(),
+        1,
+        "one alert per (host, indicator): {beacon:#?}"
+    );
+    assert_eq!(beacon[0].evidence["indicator"], "203.0.113.0/24");
+    assert_eq!(beacon[0].src_ip, Some("10.10.0.20".parse().unwrap()));
+    let tunnel = run("corpus/attacks/dns_tunnel_dig.pcap");
+    assert!(
+        tunnel
+            .iter()
+            .any(|a| a.evidence["matched_on"] == "dns query"
+                && a.evidence["indicator"] == "exfil-dns.test")
+    );
+    // A feed that cannot be read stops the build with the key and the file named.
+    config.detectors.threat_intel.feeds[0].path = dir.join("missing.txt");
+    let err = Engine::builder(config.clone())
+        .builtin_detectors()
+        .build()
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("missing.txt"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

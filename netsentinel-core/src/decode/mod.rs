@@ -12,6 +12,7 @@
 mod anomaly;
 pub mod dns;
 mod fast;
+pub mod tls;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 

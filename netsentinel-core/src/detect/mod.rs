@@ -24,6 +24,7 @@ pub mod port_scan;
 pub mod suspicious_dns;
 pub mod syn_flood;
 pub mod tcp_anomaly;
+pub mod threat_intel;
 pub mod udp_flood;
 
 use serde::{Deserialize, Serialize};
@@ -31,6 +32,7 @@ use serde::{Deserialize, Serialize};
 pub use flood::{FloodConfig, FloodDefaults};
 
 use crate::alert::Alert;
+use crate::config::ConfigError;
 use crate::decode::PacketView;
 use crate::flow::Flow;
 use crate::neighbor::NeighborTable;
@@ -233,13 +235,19 @@ pub struct DetectorsConfig {
     pub icmp_flood: icmp_flood::IcmpFloodConfig,
     /// `tcp_anomaly`.
     pub tcp_anomaly: tcp_anomaly::TcpAnomalyConfig,
+    /// `threat_intel`.
+    pub threat_intel: threat_intel::ThreatIntelConfig,
     /// `udp_flood`.
     pub udp_flood: udp_flood::UdpFloodConfig,
 }
 
 /// The built-in detectors that `config` enables, in a fixed order. This one list is the
 /// registry: a detector not named here is not built in.
-pub fn builtin(config: &DetectorsConfig) -> Vec<Box<dyn Detector>> {
+///
+/// # Errors
+/// [`ConfigError::Invalid`] when a detector's data cannot be loaded (a threat-intel feed
+/// file that cannot be read).
+pub fn builtin(config: &DetectorsConfig) -> Result<Vec<Box<dyn Detector>>, ConfigError> {
     let mut out: Vec<Box<dyn Detector>> = Vec::new();
     if config.port_scan.enabled {
         out.push(Box::new(port_scan::PortScanDetector::new(
@@ -306,5 +314,10 @@ pub fn builtin(config: &DetectorsConfig) -> Vec<Box<dyn Detector>> {
             &config.udp_flood,
         )));
     }
-    out
+    if config.threat_intel.enabled {
+        out.push(Box::new(threat_intel::ThreatIntelDetector::new(
+            &config.threat_intel,
+        )?));
+    }
+    Ok(out)
 }
