@@ -57,6 +57,12 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Threat-intelligence feeds.
+    #[cfg(feature = "intel-update")]
+    Intel {
+        #[command(subcommand)]
+        action: IntelAction,
+    },
     /// List capture interfaces.
     #[cfg(feature = "live")]
     Interfaces,
@@ -90,6 +96,38 @@ enum Command {
     },
 }
 
+#[cfg(feature = "intel-update")]
+#[derive(Subcommand)]
+enum IntelAction {
+    /// Download the configured feeds that have a `url` (conditional requests; a failed
+    /// download keeps the old file).
+    Update {
+        /// Engine configuration (JSON) listing the feeds.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[cfg(feature = "intel-update")]
+fn intel_update(config: Option<&Path>) -> anyhow::Result<()> {
+    use netsentinel_core::intel::update::{UpdateOutcome, update_feed};
+    let config = load_config(config)?;
+    let mut failed = 0;
+    for feed in &config.detectors.threat_intel.feeds {
+        match update_feed(feed) {
+            Ok(UpdateOutcome::Updated(n)) => println!("{}: updated, {n} bytes", feed.name),
+            Ok(UpdateOutcome::NotModified) => println!("{}: not modified", feed.name),
+            Ok(UpdateOutcome::NoUrl) => println!("{}: no url, kept", feed.name),
+            Err(e) => {
+                eprintln!("error: {e}");
+                failed += 1;
+            }
+        }
+    }
+    anyhow::ensure!(failed == 0, "{failed} feed(s) not updated");
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -99,6 +137,10 @@ fn main() -> ExitCode {
             output,
             config,
         } => analyze(&file, format, output.as_deref(), config.as_deref()),
+        #[cfg(feature = "intel-update")]
+        Command::Intel {
+            action: IntelAction::Update { config },
+        } => intel_update(config.as_deref()),
         #[cfg(feature = "live")]
         Command::Interfaces => live::interfaces(),
         #[cfg(feature = "live")]

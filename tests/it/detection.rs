@@ -278,6 +278,7 @@ fn threat_intel_matches_addresses_and_dns_names_from_a_feed_file() {
             name: "lab".into(),
             path: feed.clone(),
             format: netsentinel_core::intel::FeedFormat::Auto,
+            url: None,
         }];
     let run = |capture: &str| -> Vec<Alert> {
         let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));

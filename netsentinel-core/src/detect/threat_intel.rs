@@ -9,8 +9,8 @@
 //! **False positives**: stale feed entries, shared hosting and CDN addresses listed
 //! because one tenant misbehaved; the evidence names the feed so it can be judged.
 //!
-//! **Not yet**: `netsentinel intel update` (downloading feeds over HTTPS with caching) and
-//! JA4; feeds are read from files at start.
+//! Feeds are read from files at start; `netsentinel intel update` (feature
+//! `intel-update`) downloads those with a `url`. **Not yet**: JA4 fingerprints.
 //!
 //! **References**: abuse.ch (Feodo Tracker, URLhaus, SSLBL), Spamhaus DROP, JA3
 //! (github.com/salesforce/ja3); MITRE ATT&CK T1071 (Application Layer Protocol) and T1573
@@ -39,6 +39,9 @@ pub struct FeedConfig {
     /// Its format. Default `auto`.
     #[serde(default)]
     pub format: FeedFormat,
+    /// Where `netsentinel intel update` downloads it from (https). Default none.
+    #[serde(default)]
+    pub url: Option<String>,
 }
 
 /// Settings of `threat_intel`.

@@ -10,6 +10,9 @@
 //! lists, hosts files (`0.0.0.0 bad.example`), abuse.ch CSV exports (every field that is an
 //! address, a URL's host, or a JA3 hash), and Spamhaus DROP (`1.2.3.0/24 ; SBL123`).
 
+#[cfg(feature = "intel-update")]
+pub mod update;
+
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
