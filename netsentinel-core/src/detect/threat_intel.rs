@@ -4,13 +4,14 @@
 //! [`crate::intel`] for formats and matching): the remote address of every new flow
 //! (exact and CIDR), names asked in DNS queries, the HTTP `Host` header and the TLS server
 //! name (SNI) of a client's first data (a listed domain matches its subdomains), and the
-//! JA3 fingerprint of TLS ClientHellos. One alert per (host, indicator), naming the feed.
+//! JA3 and JA4 fingerprints of TLS ClientHellos. One alert per (host, indicator), naming
+//! the feed.
 //!
 //! **False positives**: stale feed entries, shared hosting and CDN addresses listed
 //! because one tenant misbehaved; the evidence names the feed so it can be judged.
 //!
 //! Feeds are read from files at start; `netsentinel intel update` (feature
-//! `intel-update`) downloads those with a `url`. **Not yet**: JA4 fingerprints.
+//! `intel-update`) downloads those with a `url`.
 //!
 //! **References**: abuse.ch (Feodo Tracker, URLhaus, SSLBL), Spamhaus DROP, JA3
 //! (github.com/salesforce/ja3); MITRE ATT&CK T1071 (Application Layer Protocol) and T1573
@@ -126,7 +127,11 @@ impl ThreatIntelDetector {
         {
             return;
         }
-        let mitre = if what == "ja3" { "T1573" } else { "T1071" };
+        let mitre = if what.starts_with("ja") {
+            "T1573"
+        } else {
+            "T1071"
+        };
         let mut alert = Alert::new(
             cx.now(),
             "threat_intel",
@@ -200,6 +205,9 @@ impl Detector for ThreatIntelDetector {
             }
             if let Some(m) = self.set.match_ja3(&hello.ja3_hash) {
                 self.report(cx, client, server, Some(port), "ja3", m);
+            }
+            if let Some(m) = self.set.match_ja4(&hello.ja4) {
+                self.report(cx, client, server, Some(port), "ja4", m);
             }
         } else if let Some(m) = http_host(pkt.payload).and_then(|h| self.set.match_domain(h)) {
             self.report(cx, client, server, Some(port), "http host", m);

@@ -1,7 +1,7 @@
 //! Threat intelligence: indicator sets loaded from feed files, matched in constant time.
 //!
 //! Indicators: IP addresses (exact), networks (CIDR), domains (a listed domain also
-//! matches its subdomains), and JA3 TLS client fingerprints (MD5 hex). Lookup cost does
+//! matches its subdomains), and JA3 (MD5 hex) and JA4 TLS client fingerprints. Lookup cost does
 //! not grow with feed size: exact sets are hash sets; networks are one hash set per prefix
 //! length present (at most 33 for IPv4, 129 for IPv6); a domain is checked label by label
 //! up the tree (at most `dns::MAX_LABELS` lookups).
@@ -73,6 +73,8 @@ pub struct FeedStats {
     pub domains: usize,
     /// JA3 hashes.
     pub ja3: usize,
+    /// JA4 fingerprints.
+    pub ja4: usize,
     /// Lines that were not an indicator (comments excluded).
     pub skipped: usize,
 }
@@ -95,6 +97,7 @@ pub struct IntelSet {
     v6_nets: BTreeMap<u8, HashMap<u128, Arc<str>>>,
     domains: HashMap<String, Arc<str>>,
     ja3: HashMap<String, Arc<str>>,
+    ja4: HashMap<String, Arc<str>>,
 }
 
 fn is_domain(s: &str) -> bool {
@@ -110,6 +113,17 @@ fn is_domain(s: &str) -> bool {
         && s.rsplit('.')
             .next()
             .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_alphabetic()))
+}
+
+/// A JA4 fingerprint: `t13d1516h2_8daaf6152771_e5627efa2ab1`.
+fn is_ja4(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('_').collect();
+    parts.len() == 3
+        && parts[0].len() == 10
+        && matches!(parts[0].as_bytes()[0], b't' | b'q' | b'd')
+        && parts[1..]
+            .iter()
+            .all(|p| p.len() == 12 && p.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn is_md5_hex(s: &str) -> bool {
@@ -135,6 +149,7 @@ impl IntelSet {
             + self.v6_nets.values().map(HashMap::len).sum::<usize>()
             + self.domains.len()
             + self.ja3.len()
+            + self.ja4.len()
     }
 
     /// Whether there is no indicator.
@@ -165,6 +180,9 @@ impl IntelSet {
                 }
             }
             stats.networks += 1;
+        } else if is_ja4(t) {
+            self.ja4.insert(t.to_ascii_lowercase(), Arc::clone(feed));
+            stats.ja4 += 1;
         } else if is_md5_hex(t) {
             self.ja3.insert(t.to_ascii_lowercase(), Arc::clone(feed));
             stats.ja3 += 1;
@@ -320,6 +338,14 @@ impl IntelSet {
         }
     }
 
+    /// The listing of a JA4 fingerprint.
+    pub fn match_ja4(&self, fingerprint: &str) -> Option<IntelMatch> {
+        self.ja4.get(fingerprint).map(|feed| IntelMatch {
+            indicator: fingerprint.to_string(),
+            feed: Arc::clone(feed),
+        })
+    }
+
     /// The listing of a JA3 hash.
     pub fn match_ja3(&self, hash: &str) -> Option<IntelMatch> {
         self.ja3.get(hash).map(|feed| IntelMatch {
@@ -397,6 +423,16 @@ mod tests {
         );
         assert_eq!(ja3.ja3, 1);
         assert!(set.match_ja3("e7d705a3286e19ea42f587b344ee6865").is_some());
+        let ja4 = set.add_feed(
+            "ja4db",
+            "t13d1516h2_8daaf6152771_e5627efa2ab1\n",
+            FeedFormat::Plain,
+        );
+        assert_eq!(ja4.ja4, 1);
+        assert!(
+            set.match_ja4("t13d1516h2_8daaf6152771_e5627efa2ab1")
+                .is_some()
+        );
         let plain = set.add_feed(
             "plain",
             "203.0.113.50\n2001:db8::/32\nnot an indicator here\n",
