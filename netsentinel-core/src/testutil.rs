@@ -41,6 +41,9 @@ pub fn tcp_frame(
     if flags & TcpFlags::PSH != 0 {
         b = b.psh();
     }
+    if flags & TcpFlags::URG != 0 {
+        b = b.urg(0);
+    }
     let mut out = Vec::with_capacity(64 + payload.len());
     // Writing into a Vec cannot fail and the builder's sizes are within limits.
     b.write(&mut out, payload).unwrap_or_default();

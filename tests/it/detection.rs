@@ -325,3 +325,79 @@ fn threat_intel_matches_addresses_and_dns_names_from_a_feed_file() {
     assert!(err.to_string().contains("missing.txt"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn port_scan_names_connect_xmas_ack_and_udp_scans() {
+    use netsentinel_core::testutil::{tcp_frame, udp_frame};
+    use netsentinel_core::{TcpFlags, Timestamp};
+    use std::net::Ipv4Addr;
+    let (scanner, target) = (Ipv4Addr::new(10, 0, 0, 66), Ipv4Addr::new(10, 0, 0, 10));
+    let scan = |kind: &str| -> Vec<(Timestamp, Vec<u8>)> {
+        let mut frames = Vec::new();
+        for (i, port) in (1000..1030u16).enumerate() {
+            let t = 1_000_000 + i as i64 * 10_000;
+            let ts = |d: i64| Timestamp::from_micros(t + d);
+            match kind {
+                "connect" => {
+                    frames.push((
+                        ts(0),
+                        tcp_frame(scanner, target, 40_000 + port, port, TcpFlags::SYN, b""),
+                    ));
+                    frames.push((
+                        ts(1),
+                        tcp_frame(
+                            target,
+                            scanner,
+                            port,
+                            40_000 + port,
+                            TcpFlags::SYN | TcpFlags::ACK,
+                            b"",
+                        ),
+                    ));
+                    frames.push((
+                        ts(2),
+                        tcp_frame(scanner, target, 40_000 + port, port, TcpFlags::ACK, b""),
+                    ));
+                    frames.push((
+                        ts(3),
+                        tcp_frame(
+                            scanner,
+                            target,
+                            40_000 + port,
+                            port,
+                            TcpFlags::RST | TcpFlags::ACK,
+                            b"",
+                        ),
+                    ));
+                }
+                "xmas" => frames.push((
+                    ts(0),
+                    tcp_frame(
+                        scanner,
+                        target,
+                        50_000,
+                        port,
+                        TcpFlags::FIN | TcpFlags::PSH | TcpFlags::URG,
+                        b"",
+                    ),
+                )),
+                "ack" => frames.push((
+                    ts(0),
+                    tcp_frame(scanner, target, 50_000, port, TcpFlags::ACK, b""),
+                )),
+                _ => frames.push((ts(0), udp_frame(scanner, target, 50_000, port, b""))),
+            }
+        }
+        frames
+    };
+    for kind in ["connect", "xmas", "ack", "udp"] {
+        let alerts = run_frames(scan(kind));
+        let hit = alerts
+            .iter()
+            .find(|a| a.detector == "port_scan")
+            .unwrap_or_else(|| panic!("{kind}: {alerts:#?}"));
+        assert_eq!(hit.evidence["scan_type"], kind, "{kind}: {hit:#?}");
+        assert_eq!(hit.src_ip, Some(scanner.into()));
+        assert_eq!(hit.dst_ip, Some(target.into()));
+    }
+}

@@ -1,13 +1,16 @@
 //! `dns_tunnel`: data carried in DNS names (dnscat2, iodine, DNS exfiltration scripts).
 //!
-//! **Detects** a client asking about many distinct, data-like subdomains of one domain:
+//! **Detects** a client asking about many distinct, data-like subdomains of one domain
+//! (which catches iodine, whose queries are long encoded NULL/TXT/CNAME names):
 //! within `window_secs` (default 300 s of packet time), at least `min_unique_subdomains`
 //! (default 15) distinct suspicious subdomains of one base domain (its last two labels).
 //! A subdomain is suspicious when it is long (`min_subdomain_len`, default 30 characters),
 //! or has a label of 20+ characters with Shannon entropy of at least `min_entropy`
-//! (default 3.5 bits per character), or is asked with a TXT or NULL query (iodine,
-//! dnscat2). The evidence gives the base domain, counts, the TXT/NULL share, the longest
-//! label and examples. One alert per (client, domain) and window.
+//! (default 3.5 bits per character), or is asked with a TXT, NULL or CNAME query (iodine,
+//! dnscat2). Also fires on volume alone: `max_queries_per_domain` (default 1,000) queries
+//! for one domain within the window. The evidence gives the base domain, counts, the
+//! TXT/NULL share, the longest label and examples. One alert per (client, domain) and
+//! window.
 //!
 //! **False positives**: anti-virus and reputation services that look up hashes in DNS
 //! (long hex names under one domain), some CDNs; DKIM/SPF TXT lookups are short and few.
@@ -41,6 +44,9 @@ pub struct DnsTunnelConfig {
     pub min_entropy: f64,
     /// Window, in seconds of packet time. Default 300.
     pub window_secs: u64,
+    /// Queries from one client for names under one domain within the window that fire
+    /// on volume alone, however short the names. Default 1,000.
+    pub max_queries_per_domain: u64,
     /// Most (client, domain) keys tracked. Default 65,536.
     pub max_keys: usize,
 }
@@ -53,6 +59,7 @@ impl Default for DnsTunnelConfig {
             min_subdomain_len: 30,
             min_entropy: 3.5,
             window_secs: 300,
+            max_queries_per_domain: 1000,
             max_keys: 65_536,
         }
     }
@@ -110,7 +117,8 @@ impl DnsTunnelDetector {
     fn suspicious(&self, sub: &str, qtype: u16) -> bool {
         const TXT: u16 = 16;
         const NULL: u16 = 10;
-        if matches!(qtype, TXT | NULL) {
+        const CNAME: u16 = 5;
+        if matches!(qtype, TXT | NULL | CNAME) {
             return true;
         }
         if sub.len() >= self.cfg.min_subdomain_len {
@@ -195,7 +203,9 @@ impl Detector for DnsTunnelDetector {
         if suspicious && a.suspicious.len() < MAX_SUBDOMAINS && !a.suspicious.contains(sub) {
             a.suspicious.insert(sub.to_string());
         }
-        if a.alerted || a.suspicious.len() < self.cfg.min_unique_subdomains {
+        let by_names = a.suspicious.len() >= self.cfg.min_unique_subdomains;
+        let by_volume = a.queries >= self.cfg.max_queries_per_domain;
+        if a.alerted || !(by_names || by_volume) {
             return;
         }
         a.alerted = true;
@@ -224,6 +234,14 @@ impl Detector for DnsTunnelDetector {
             ((a.txt_or_null as f64 / a.queries as f64) * 1000.0).round() / 1000.0,
         )
         .with_evidence("longest_label", a.longest_label)
+        .with_evidence(
+            "fired_on",
+            if by_names {
+                "data_like_names"
+            } else {
+                "query_volume"
+            },
+        )
         .with_evidence(
             "examples",
             examples.into_iter().cloned().collect::<Vec<_>>(),
@@ -257,5 +275,6 @@ mod tests {
         assert!(d.suspicious("p0123456789abcdef", 16));
         assert!(!d.suspicious("www", 1));
         assert!(!d.suspicious("api.v2", 28));
+        assert!(d.suspicious("x", 5), "CNAME queries are an iodine mode");
     }
 }
