@@ -401,3 +401,91 @@ fn port_scan_names_connect_xmas_ack_and_udp_scans() {
         assert_eq!(hit.dst_ip, Some(target.into()));
     }
 }
+
+/// An ARP reply frame: `ip` is at `mac`, sent from `mac`, to `to_ip`.
+fn arp_reply(mac: [u8; 6], ip: [u8; 4], to_ip: [u8; 4]) -> Vec<u8> {
+    let mut f = vec![0xff; 6];
+    f.extend_from_slice(&mac);
+    f.extend_from_slice(&[0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 2]);
+    f.extend_from_slice(&mac);
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&[0xff; 6]);
+    f.extend_from_slice(&to_ip);
+    f
+}
+
+#[test]
+fn arp_lease_change_is_quiet_but_a_live_conflict_alarms() {
+    use netsentinel_core::Timestamp;
+    let old = [2, 0, 0, 0, 0, 0x14];
+    let new = [2, 0, 0, 0, 0, 0x99];
+    let ip = [10, 0, 0, 20];
+    let peer = [10, 0, 0, 1];
+    let secs = |s: i64| Timestamp::from_micros(s * 1_000_000);
+    // The old card answers, falls silent for ten minutes, then a new card takes the address.
+    let lease = vec![
+        (secs(1), arp_reply(old, ip, peer)),
+        (secs(601), arp_reply(new, ip, peer)),
+        (secs(602), arp_reply(new, ip, peer)),
+    ];
+    let alerts = run_frames(lease);
+    assert!(
+        !alerts.iter().any(|a| a.detector == "arp_spoof"),
+        "{alerts:#?}"
+    );
+    // Both MACs alive, and the newcomer also claims the gateway: spoofing.
+    let conflict = vec![
+        (secs(1), arp_reply(old, ip, peer)),
+        (secs(2), arp_reply([2, 0, 0, 0, 0, 1], peer, ip)),
+        (secs(3), arp_reply(new, [10, 0, 0, 66], peer)),
+        (secs(4), arp_reply(new, ip, peer)),
+        (secs(5), arp_reply(new, peer, ip)),
+        (secs(6), arp_reply(old, ip, peer)),
+    ];
+    let alerts = run_frames(conflict);
+    let spoof: Vec<&Alert> = alerts
+        .iter()
+        .filter(|a| a.detector == "arp_spoof")
+        .collect();
+    assert!(
+        spoof
+            .iter()
+            .any(|a| a.src_ip == Some("10.0.0.66".parse().unwrap())
+                && a.dst_ip == Some("10.0.0.20".parse().unwrap())),
+        "{spoof:#?}"
+    );
+    assert!(
+        spoof
+            .iter()
+            .any(|a| a.dst_ip == Some("10.0.0.1".parse().unwrap())),
+        "{spoof:#?}"
+    );
+}
+
+#[test]
+fn iodine_style_null_queries_are_a_dns_tunnel() {
+    use netsentinel_core::Timestamp;
+    use netsentinel_core::testutil::udp_frame;
+    use std::net::Ipv4Addr;
+    let (client, resolver) = (Ipv4Addr::new(10, 0, 0, 20), Ipv4Addr::new(10, 0, 0, 1));
+    // iodine encodes upstream data in the query name and polls with NULL records.
+    let frames: Vec<_> = (0..40u16)
+        .map(|i| {
+            let label = format!("paaab{:0>50}", format!("{:x}", u64::from(i) * 0x9e37_79b9));
+            let mut q = dns_message(i, &format!("{label}.t1.tunnel.example"), false, 0, &[], 0);
+            let n = q.len();
+            q[n - 3] = 10; // qtype NULL
+            (
+                Timestamp::from_micros(1_000_000 + i64::from(i) * 50_000),
+                udp_frame(client, resolver, 53_000, 53, &q),
+            )
+        })
+        .collect();
+    let alerts = run_frames(frames);
+    let hit = alerts
+        .iter()
+        .find(|a| a.detector == "dns_tunnel")
+        .expect("dns_tunnel");
+    assert_eq!(hit.evidence["domain"], "tunnel.example");
+    assert_eq!(hit.src_ip, Some(client.into()));
+}
