@@ -98,6 +98,19 @@ struct DomainActivity {
     alerted: bool,
 }
 
+impl DomainActivity {
+    fn new(now: Timestamp) -> Self {
+        DomainActivity {
+            first: now,
+            queries: 0,
+            txt_or_null: 0,
+            suspicious: HashSet::new(),
+            longest_label: 0,
+            alerted: false,
+        }
+    }
+}
+
 /// The `dns_tunnel` detector.
 pub struct DnsTunnelDetector {
     cfg: DnsTunnelConfig,
@@ -177,23 +190,9 @@ impl Detector for DnsTunnelDetector {
         let a = self
             .keys
             .entry(key.clone())
-            .or_insert_with(|| DomainActivity {
-                first: now,
-                queries: 0,
-                txt_or_null: 0,
-                suspicious: HashSet::new(),
-                longest_label: 0,
-                alerted: false,
-            });
+            .or_insert_with(|| DomainActivity::new(now));
         if now.micros_since(a.first) > window {
-            *a = DomainActivity {
-                first: now,
-                queries: 0,
-                txt_or_null: 0,
-                suspicious: HashSet::new(),
-                longest_label: 0,
-                alerted: false,
-            };
+            *a = DomainActivity::new(now);
         }
         a.queries += 1;
         a.txt_or_null += u64::from(matches!(msg.qtype, 10 | 16));

@@ -397,38 +397,11 @@ fn evidence(kind: &FloodKind, a: &Attack, alert: Alert) -> Alert {
     alert
 }
 
-/// The alert when a flood starts.
-pub(crate) fn started(kind: &FloodKind, a: &Attack, cx: &mut Context<'_>) {
+/// The alert when a flood starts (`ended` false) or ends (quiet period, or end of input),
+/// saying how big it was.
+pub(crate) fn report(kind: &FloodKind, a: &Attack, ended: bool, cx: &mut Context<'_>) {
     let who = attacker(a, cx);
-    let alert = Alert::new(
-        cx.now(),
-        kind.detector,
-        Severity::High,
-        "denial_of_service",
-        format!(
-            "{} against {}: {} {} in {:.2} s from {} source(s)",
-            kind.name,
-            a.target,
-            count(a.packets),
-            kind.unit,
-            a.duration_secs(),
-            a.source_count()
-        ),
-    )
-    .with_mitre(kind.mitre)
-    .with_endpoints(who, None, Some(a.target), a.target_port);
-    let alert = evidence(kind, a, alert).with_evidence("phase", "started");
-    cx.emit(alert);
-}
-
-/// The alert when a flood ends (quiet period, or end of input): how big it was.
-pub(crate) fn ended(kind: &FloodKind, a: &Attack, cx: &mut Context<'_>) {
-    let who = attacker(a, cx);
-    let alert = Alert::new(
-        cx.now(),
-        kind.detector,
-        Severity::High,
-        "denial_of_service",
+    let message = if ended {
         format!(
             "{} against {} ended: {} {} over {:.2} s from {} source(s), peak {}/s",
             kind.name,
@@ -438,10 +411,51 @@ pub(crate) fn ended(kind: &FloodKind, a: &Attack, cx: &mut Context<'_>) {
             a.duration_secs(),
             a.source_count(),
             count(a.peak_pps)
-        ),
+        )
+    } else {
+        format!(
+            "{} against {}: {} {} in {:.2} s from {} source(s)",
+            kind.name,
+            a.target,
+            count(a.packets),
+            kind.unit,
+            a.duration_secs(),
+            a.source_count()
+        )
+    };
+    let alert = Alert::new(
+        cx.now(),
+        kind.detector,
+        Severity::High,
+        "denial_of_service",
+        message,
     )
     .with_mitre(kind.mitre)
     .with_endpoints(who, None, Some(a.target), a.target_port);
-    let alert = evidence(kind, a, alert).with_evidence("phase", "ended");
+    let alert =
+        evidence(kind, a, alert).with_evidence("phase", if ended { "ended" } else { "started" });
     cx.emit(alert);
+}
+
+impl FloodTracker {
+    /// A detector's `on_tick`: reports the attacks that went quiet.
+    pub fn report_quiet(&mut self, kind: &FloodKind, now: Timestamp, cx: &mut Context<'_>) {
+        for a in self.tick(now) {
+            report(kind, &a, true, cx);
+        }
+    }
+
+    /// A detector's `on_finish`: reports every attack still going.
+    pub fn report_all(&mut self, kind: &FloodKind, cx: &mut Context<'_>) {
+        for a in self.finish() {
+            report(kind, &a, true, cx);
+        }
+    }
+
+    /// Reports the start of an attack, if the observation started one.
+    pub fn report_started(kind: &FloodKind, event: FloodEvent, cx: &mut Context<'_>) {
+        if let FloodEvent::Started(a) = event {
+            report(kind, &a, false, cx);
+        }
+    }
 }

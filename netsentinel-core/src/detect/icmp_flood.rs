@@ -12,9 +12,7 @@
 //! **References**: RFC 792; MITRE ATT&CK T1498.001 (Network Denial of Service: Direct
 //! Network Flood).
 
-use super::flood::{
-    FloodConfig, FloodDefaults, FloodEvent, FloodKind, FloodTracker, ended, started,
-};
+use super::flood::{FloodConfig, FloodDefaults, FloodKind, FloodTracker};
 use super::{Context, Detector, Interest};
 use crate::decode::{PacketView, Transport};
 use crate::time::Timestamp;
@@ -78,20 +76,14 @@ impl Detector for IcmpFloodDetector {
         let event = self
             .tracker
             .observe(pkt.ts, ip.dst, ip.src, pkt.src_mac, None, false);
-        if let FloodEvent::Started(a) = event {
-            started(&KIND, &a, cx);
-        }
+        FloodTracker::report_started(&KIND, event, cx);
     }
 
     fn on_tick(&mut self, now: Timestamp, cx: &mut Context<'_>) {
-        for a in self.tracker.tick(now) {
-            ended(&KIND, &a, cx);
-        }
+        self.tracker.report_quiet(&KIND, now, cx);
     }
 
     fn on_finish(&mut self, _now: Timestamp, cx: &mut Context<'_>) {
-        for a in self.tracker.finish() {
-            ended(&KIND, &a, cx);
-        }
+        self.tracker.report_all(&KIND, cx);
     }
 }

@@ -14,9 +14,7 @@
 //! **References**: RFC 4987 (TCP SYN flooding attacks); MITRE ATT&CK T1499.001 (Endpoint
 //! Denial of Service: OS Exhaustion Flood).
 
-use super::flood::{
-    FloodConfig, FloodDefaults, FloodEvent, FloodKind, FloodTracker, ended, started,
-};
+use super::flood::{FloodConfig, FloodDefaults, FloodKind, FloodTracker};
 use super::{Context, Detector, Interest};
 use crate::decode::{PacketView, TcpFlags};
 use crate::flow::TcpState;
@@ -80,9 +78,7 @@ impl Detector for SynFloodDetector {
                 Some(tcp.dst_port),
                 true,
             );
-            if let FloodEvent::Started(a) = event {
-                started(&KIND, &a, cx);
-            }
+            FloodTracker::report_started(&KIND, event, cx);
         } else if f.has(TcpFlags::ACK) && !f.has(TcpFlags::SYN) && cx.from_initiator() {
             // The handshake's last ACK: that SYN was not half-open after all.
             if let Some(flow) = cx.flow()
@@ -95,14 +91,10 @@ impl Detector for SynFloodDetector {
     }
 
     fn on_tick(&mut self, now: Timestamp, cx: &mut Context<'_>) {
-        for a in self.tracker.tick(now) {
-            ended(&KIND, &a, cx);
-        }
+        self.tracker.report_quiet(&KIND, now, cx);
     }
 
     fn on_finish(&mut self, _now: Timestamp, cx: &mut Context<'_>) {
-        for a in self.tracker.finish() {
-            ended(&KIND, &a, cx);
-        }
+        self.tracker.report_all(&KIND, cx);
     }
 }

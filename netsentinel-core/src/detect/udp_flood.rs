@@ -13,9 +13,7 @@
 //! **References**: MITRE ATT&CK T1498.001 (Network Denial of Service: Direct Network
 //! Flood); US-CERT TA14-017A (UDP-based amplification).
 
-use super::flood::{
-    FloodConfig, FloodDefaults, FloodEvent, FloodKind, FloodTracker, ended, started,
-};
+use super::flood::{FloodConfig, FloodDefaults, FloodKind, FloodTracker};
 use super::{Context, Detector, Interest};
 use crate::decode::{PacketView, Transport};
 use crate::time::Timestamp;
@@ -86,20 +84,14 @@ impl Detector for UdpFloodDetector {
             Some(dst_port),
             back == 0,
         );
-        if let FloodEvent::Started(a) = event {
-            started(&KIND, &a, cx);
-        }
+        FloodTracker::report_started(&KIND, event, cx);
     }
 
     fn on_tick(&mut self, now: Timestamp, cx: &mut Context<'_>) {
-        for a in self.tracker.tick(now) {
-            ended(&KIND, &a, cx);
-        }
+        self.tracker.report_quiet(&KIND, now, cx);
     }
 
     fn on_finish(&mut self, _now: Timestamp, cx: &mut Context<'_>) {
-        for a in self.tracker.finish() {
-            ended(&KIND, &a, cx);
-        }
+        self.tracker.report_all(&KIND, cx);
     }
 }
