@@ -1,0 +1,563 @@
+//! Isolation Forest (Liu, Ting and Zhou, "Isolation Forest", ICDM 2008), with the Extended
+//! Isolation Forest's hyperplane splits as an option (Hariri, Carrasco Kind and Brunner,
+//! IEEE TKDE 2021).
+//!
+//! Anomalies are few and different, so random splits isolate them in fewer steps. A forest
+//! of `trees` isolation trees, each grown on a sub-sample of `subsample` rows (ψ, default
+//! 256) to a depth limit of ⌈log₂ ψ⌉, scores a point by its mean path length E[h(x)]:
+//! `s(x) = 2^(−E[h(x)] / c(ψ))`, where `c(n) = 2H(n−1) − 2(n−1)/n` is the mean path length of
+//! an unsuccessful binary-search-tree lookup and H the harmonic number. Scores near 1 are
+//! anomalies, around 0.5 or below are normal.
+//!
+//! Trees live in one flat node array (cache-friendly scoring). Each tree draws from its own
+//! RNG seeded from `(seed, tree index)`, so a fit is reproducible and does not depend on
+//! how many threads built it. Fitting and batch scoring use all cores.
+
+use ndarray::{ArrayView1, ArrayView2};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+/// Euler–Mascheroni constant, for the harmonic-number approximation.
+const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;
+
+/// Settings of a forest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ForestParams {
+    /// Trees (t). Default 100, the paper's choice.
+    pub trees: usize,
+    /// Sub-sample size per tree (ψ). Default 256, the paper's choice.
+    pub subsample: usize,
+    /// RNG seed. Default 0.
+    pub seed: u64,
+    /// Split on random hyperplanes (Extended Isolation Forest) instead of one feature at a
+    /// time. Default false.
+    pub extended: bool,
+}
+
+impl Default for ForestParams {
+    fn default() -> Self {
+        ForestParams {
+            trees: 100,
+            subsample: 256,
+            seed: 0,
+            extended: false,
+        }
+    }
+}
+
+/// Why a model cannot be fitted or used.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[non_exhaustive]
+pub enum ModelError {
+    /// Too few rows to fit.
+    #[error("not enough data to fit: need at least {needed} rows, got {got}")]
+    InsufficientData {
+        /// Rows needed.
+        needed: usize,
+        /// Rows given.
+        got: usize,
+    },
+    /// A row has the wrong number of features.
+    #[error("expected {expected} features, got {got}")]
+    DimensionMismatch {
+        /// Features the model was fitted on.
+        expected: usize,
+        /// Features given.
+        got: usize,
+    },
+    /// The parameters cannot work.
+    #[error("invalid forest parameters: {reason}")]
+    InvalidParams {
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// `c(n)`: mean path length of an unsuccessful search in a binary search tree of n points.
+pub fn average_path_length(n: usize) -> f64 {
+    match n {
+        0 | 1 => 0.0,
+        2 => 1.0,
+        n => {
+            let n = n as f64;
+            2.0 * ((n - 1.0).ln() + EULER_GAMMA) - 2.0 * (n - 1.0) / n
+        }
+    }
+}
+
+/// A node of the flat tree array. Leaves have `left == LEAF`, and `size` rows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Node {
+    /// Feature index (axis splits), or offset into `normals` (hyperplane splits).
+    split: u32,
+    /// Threshold: go left when `x[split] < threshold` (axis) or `x·n < threshold` (plane).
+    threshold: f64,
+    left: u32,
+    right: u32,
+    /// Rows that reached a leaf.
+    size: u32,
+}
+
+const LEAF: u32 = u32::MAX;
+
+/// A fitted Isolation Forest.
+///
+/// ```
+/// use ndarray::array;
+/// use netsentinel_core::ml::{ForestParams, IsolationForest};
+/// let mut rows = Vec::new();
+/// for i in 0..300 {
+///     let x = (i % 17) as f64 * 0.1;
+///     rows.extend_from_slice(&[x, 1.0 - x]);
+/// }
+/// let data = ndarray::Array2::from_shape_vec((300, 2), rows).unwrap();
+/// let forest = IsolationForest::fit(data.view(), &ForestParams::default()).unwrap();
+/// let normal = forest.score(array![0.8, 0.2].view()).unwrap();
+/// let odd = forest.score(array![40.0, -30.0].view()).unwrap();
+/// assert!(odd > normal);
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IsolationForest {
+    params: ForestParams,
+    dims: usize,
+    psi: usize,
+    nodes: Vec<Node>,
+    roots: Vec<u32>,
+    /// Hyperplane normals, `dims` values each (extended forests only).
+    normals: Vec<f64>,
+}
+
+/// One tree's nodes before they are appended to the forest.
+struct TreeBuild {
+    nodes: Vec<Node>,
+    normals: Vec<f64>,
+}
+
+/// SplitMix64: independent per-tree seeds from one seed.
+fn tree_seed(seed: u64, tree: usize) -> u64 {
+    let mut z = seed.wrapping_add((tree as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn dot(a: ArrayView1<'_, f64>, n: &[f64]) -> f64 {
+    a.iter().zip(n).map(|(x, w)| x * w).sum()
+}
+
+/// A standard normal deviate (Box–Muller), for hyperplane directions.
+fn gaussian(rng: &mut StdRng) -> f64 {
+    let u1: f64 = rng.random_range(f64::EPSILON..1.0);
+    let u2: f64 = rng.random_range(0.0..1.0);
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
+
+fn build_tree(data: ArrayView2<'_, f64>, psi: usize, extended: bool, seed: u64) -> TreeBuild {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let n = data.nrows();
+    let dims = data.ncols();
+    // Sub-sample without replacement (partial Fisher–Yates).
+    let mut idx: Vec<usize> = (0..n).collect();
+    for i in 0..psi {
+        let j = rng.random_range(i..n);
+        idx.swap(i, j);
+    }
+    idx.truncate(psi);
+    let depth_limit = (psi as f64).log2().ceil() as usize;
+    let mut nodes: Vec<Node> = Vec::with_capacity(2 * psi);
+    let mut normals: Vec<f64> = Vec::new();
+    // Work list: (node index to fill, rows range in idx, depth).
+    nodes.push(Node {
+        split: 0,
+        threshold: 0.0,
+        left: LEAF,
+        right: LEAF,
+        size: 0,
+    });
+    let mut stack = vec![(0usize, 0usize, psi, 0usize)];
+    while let Some((node, lo, hi, depth)) = stack.pop() {
+        let size = hi - lo;
+        let leaf = |nodes: &mut Vec<Node>| {
+            nodes[node] = Node {
+                split: 0,
+                threshold: 0.0,
+                left: LEAF,
+                right: LEAF,
+                size: size as u32,
+            };
+        };
+        if depth >= depth_limit || size <= 1 {
+            leaf(&mut nodes);
+            continue;
+        }
+        // Choose a split that separates something; give up (leaf) if every try is flat.
+        let mut chosen: Option<(u32, f64)> = None;
+        for _ in 0..dims.max(1) * 2 {
+            if extended {
+                let normal: Vec<f64> = (0..dims).map(|_| gaussian(&mut rng)).collect();
+                let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
+                for &r in &idx[lo..hi] {
+                    let v = dot(data.row(r), &normal);
+                    min = min.min(v);
+                    max = max.max(v);
+                }
+                if max > min {
+                    let offset = normals.len() as u32;
+                    normals.extend_from_slice(&normal);
+                    chosen = Some((offset, rng.random_range(min..max)));
+                    break;
+                }
+            } else {
+                let q = rng.random_range(0..dims);
+                let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
+                for &r in &idx[lo..hi] {
+                    let v = data[[r, q]];
+                    min = min.min(v);
+                    max = max.max(v);
+                }
+                if max > min {
+                    chosen = Some((q as u32, rng.random_range(min..max)));
+                    break;
+                }
+            }
+        }
+        let Some((split, threshold)) = chosen else {
+            leaf(&mut nodes);
+            continue;
+        };
+        // Partition idx[lo..hi] into < threshold (left) and >= threshold (right).
+        let value = |r: usize| -> f64 {
+            if extended {
+                let s = split as usize;
+                dot(data.row(r), &normals[s..s + dims])
+            } else {
+                data[[r, split as usize]]
+            }
+        };
+        let mut mid = lo;
+        for i in lo..hi {
+            if value(idx[i]) < threshold {
+                idx.swap(i, mid);
+                mid += 1;
+            }
+        }
+        let left = nodes.len();
+        nodes.push(Node {
+            split: 0,
+            threshold: 0.0,
+            left: LEAF,
+            right: LEAF,
+            size: 0,
+        });
+        let right = nodes.len();
+        nodes.push(Node {
+            split: 0,
+            threshold: 0.0,
+            left: LEAF,
+            right: LEAF,
+            size: 0,
+        });
+        nodes[node] = Node {
+            split,
+            threshold,
+            left: left as u32,
+            right: right as u32,
+            size: size as u32,
+        };
+        stack.push((left, lo, mid, depth + 1));
+        stack.push((right, mid, hi, depth + 1));
+    }
+    TreeBuild { nodes, normals }
+}
+
+impl IsolationForest {
+    /// Fits a forest on the rows of `data`, in parallel across the machine's cores.
+    ///
+    /// # Errors
+    /// [`ModelError::InsufficientData`] with fewer than 2 rows or no feature,
+    /// [`ModelError::InvalidParams`] with no tree or a sub-sample below 2.
+    pub fn fit(data: ArrayView2<'_, f64>, params: &ForestParams) -> Result<Self, ModelError> {
+        if params.trees == 0 || params.subsample < 2 {
+            return Err(ModelError::InvalidParams {
+                reason: "trees must be at least 1 and subsample at least 2".into(),
+            });
+        }
+        if data.nrows() < 2 || data.ncols() == 0 {
+            return Err(ModelError::InsufficientData {
+                needed: 2,
+                got: data.nrows(),
+            });
+        }
+        if data.iter().any(|v| !v.is_finite()) {
+            return Err(ModelError::InvalidParams {
+                reason: "data holds NaN or infinite values".into(),
+            });
+        }
+        let psi = params.subsample.min(data.nrows());
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(params.trees);
+        let per_thread = params.trees.div_ceil(threads);
+        let mut built: Vec<(usize, TreeBuild)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let range = t * per_thread..((t + 1) * per_thread).min(params.trees);
+                    s.spawn(move || {
+                        range
+                            .map(|tree| {
+                                (
+                                    tree,
+                                    build_tree(
+                                        data,
+                                        psi,
+                                        params.extended,
+                                        tree_seed(params.seed, tree),
+                                    ),
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        if built.len() != params.trees {
+            return Err(ModelError::InvalidParams {
+                reason: "a tree-building thread failed".into(),
+            });
+        }
+        built.sort_by_key(|(tree, _)| *tree);
+        let mut forest = IsolationForest {
+            params: params.clone(),
+            dims: data.ncols(),
+            psi,
+            nodes: Vec::new(),
+            roots: Vec::with_capacity(params.trees),
+            normals: Vec::new(),
+        };
+        for (_, tree) in built {
+            let node_base = forest.nodes.len() as u32;
+            let normal_base = forest.normals.len() as u32;
+            forest.roots.push(node_base);
+            forest.normals.extend_from_slice(&tree.normals);
+            forest.nodes.extend(tree.nodes.into_iter().map(|mut n| {
+                if n.left != LEAF {
+                    n.left += node_base;
+                    n.right += node_base;
+                    if params.extended {
+                        n.split += normal_base;
+                    }
+                }
+                n
+            }));
+        }
+        Ok(forest)
+    }
+
+    /// Features per row.
+    pub fn dims(&self) -> usize {
+        self.dims
+    }
+
+    /// The parameters it was fitted with.
+    pub fn params(&self) -> &ForestParams {
+        &self.params
+    }
+
+    fn path_length(&self, root: u32, x: ArrayView1<'_, f64>) -> f64 {
+        let mut node = &self.nodes[root as usize];
+        let mut depth = 0.0;
+        while node.left != LEAF {
+            let v = if self.params.extended {
+                let s = node.split as usize;
+                dot(x, &self.normals[s..s + self.dims])
+            } else {
+                x[node.split as usize]
+            };
+            node = &self.nodes[if v < node.threshold {
+                node.left
+            } else {
+                node.right
+            } as usize];
+            depth += 1.0;
+        }
+        depth + average_path_length(node.size as usize)
+    }
+
+    /// The anomaly score of one row, in (0, 1].
+    ///
+    /// # Errors
+    /// [`ModelError::DimensionMismatch`] when the row has the wrong number of features.
+    pub fn score(&self, x: ArrayView1<'_, f64>) -> Result<f64, ModelError> {
+        if x.len() != self.dims {
+            return Err(ModelError::DimensionMismatch {
+                expected: self.dims,
+                got: x.len(),
+            });
+        }
+        let mean: f64 = self
+            .roots
+            .iter()
+            .map(|&r| self.path_length(r, x))
+            .sum::<f64>()
+            / self.roots.len() as f64;
+        Ok(2f64.powf(-mean / average_path_length(self.psi)))
+    }
+
+    /// Scores every row, in parallel across cores.
+    ///
+    /// # Errors
+    /// [`ModelError::DimensionMismatch`] when the rows have the wrong number of features.
+    pub fn score_batch(&self, data: ArrayView2<'_, f64>) -> Result<Vec<f64>, ModelError> {
+        if data.ncols() != self.dims {
+            return Err(ModelError::DimensionMismatch {
+                expected: self.dims,
+                got: data.ncols(),
+            });
+        }
+        let n = data.nrows();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |t| t.get())
+            .min(n.max(1));
+        let chunk = n.div_ceil(threads.max(1)).max(1);
+        let mut out = vec![0.0; n];
+        std::thread::scope(|s| {
+            for (i, slot) in out.chunks_mut(chunk).enumerate() {
+                s.spawn(move || {
+                    for (j, v) in slot.iter_mut().enumerate() {
+                        // Row width checked above: score cannot fail here.
+                        *v = self.score(data.row(i * chunk + j)).unwrap_or(0.0);
+                    }
+                });
+            }
+        });
+        Ok(out)
+    }
+
+    /// The score above which a `contamination` share (0 to 0.5) of `data` lies: a threshold
+    /// for a known share of anomalies.
+    ///
+    /// # Errors
+    /// As [`score_batch`](Self::score_batch); [`ModelError::InvalidParams`] for a share out
+    /// of range.
+    pub fn threshold_for_contamination(
+        &self,
+        data: ArrayView2<'_, f64>,
+        contamination: f64,
+    ) -> Result<f64, ModelError> {
+        if !(0.0..=0.5).contains(&contamination) {
+            return Err(ModelError::InvalidParams {
+                reason: format!("contamination {contamination} is not within 0..=0.5"),
+            });
+        }
+        let mut scores = self.score_batch(data)?;
+        scores.sort_by(f64::total_cmp);
+        let k = ((1.0 - contamination) * scores.len() as f64).floor() as usize;
+        Ok(scores[k.min(scores.len().saturating_sub(1))])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Array2, array};
+
+    /// A 2-D blob of 500 points around (0, 0) plus 5 far points, from a fixed LCG.
+    fn blob_with_outliers() -> Array2<f64> {
+        let mut state = 12345u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            ((state >> 33) as f64 / (1u64 << 31) as f64) - 0.5
+        };
+        let mut rows = Vec::new();
+        for _ in 0..500 {
+            rows.push(next());
+            rows.push(next());
+        }
+        for k in 0..5 {
+            rows.push(8.0 + k as f64);
+            rows.push(-8.0 - k as f64);
+        }
+        Array2::from_shape_vec((505, 2), rows).unwrap()
+    }
+
+    #[test]
+    fn c_of_n_matches_the_paper() {
+        assert_eq!(average_path_length(1), 0.0);
+        assert_eq!(average_path_length(2), 1.0);
+        assert!((average_path_length(256) - 10.2448).abs() < 1e-3);
+    }
+
+    #[test]
+    fn outliers_score_high_and_inliers_low() {
+        for extended in [false, true] {
+            let data = blob_with_outliers();
+            let params = ForestParams {
+                seed: 7,
+                extended,
+                ..ForestParams::default()
+            };
+            let f = IsolationForest::fit(data.view(), &params).unwrap();
+            let scores = f.score_batch(data.view()).unwrap();
+            let inlier_mean = scores[..500].iter().sum::<f64>() / 500.0;
+            let outlier_min = scores[500..].iter().copied().fold(f64::INFINITY, f64::min);
+            assert!(
+                inlier_mean < 0.5,
+                "extended={extended}: inliers {inlier_mean}"
+            );
+            assert!(
+                outlier_min > 0.65,
+                "extended={extended}: outliers {outlier_min}"
+            );
+            let t = f.threshold_for_contamination(data.view(), 0.01).unwrap();
+            let flagged = scores.iter().filter(|&&s| s > t).count();
+            assert!(flagged <= 6, "{flagged} above the 1% threshold");
+        }
+    }
+
+    #[test]
+    fn fits_are_reproducible_and_seed_dependent() {
+        let data = blob_with_outliers();
+        let p = ForestParams {
+            seed: 3,
+            ..ForestParams::default()
+        };
+        let a = IsolationForest::fit(data.view(), &p).unwrap();
+        let b = IsolationForest::fit(data.view(), &p).unwrap();
+        assert_eq!(a, b);
+        let c = IsolationForest::fit(data.view(), &ForestParams { seed: 4, ..p }).unwrap();
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn errors_are_reported() {
+        let data = blob_with_outliers();
+        let f = IsolationForest::fit(data.view(), &ForestParams::default()).unwrap();
+        assert_eq!(
+            f.score(array![1.0, 2.0, 3.0].view()),
+            Err(ModelError::DimensionMismatch {
+                expected: 2,
+                got: 3
+            })
+        );
+        let one = Array2::from_shape_vec((1, 2), vec![1.0, 2.0]).unwrap();
+        assert!(matches!(
+            IsolationForest::fit(one.view(), &ForestParams::default()),
+            Err(ModelError::InsufficientData { .. })
+        ));
+        let nan = Array2::from_shape_vec((2, 1), vec![f64::NAN, 1.0]).unwrap();
+        assert!(IsolationForest::fit(nan.view(), &ForestParams::default()).is_err());
+        let trees0 = ForestParams {
+            trees: 0,
+            ..ForestParams::default()
+        };
+        assert!(IsolationForest::fit(data.view(), &trees0).is_err());
+    }
+}
