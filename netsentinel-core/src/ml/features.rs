@@ -1,0 +1,320 @@
+//! Traffic features per local host and time window (packet time), the input of the
+//! anomaly model.
+//!
+//! The columns are fixed, named and versioned ([`FEATURE_VERSION`], [`FEATURE_NAMES`]): a
+//! model saved with one version refuses vectors of another. One vector per local host
+//! that sent or received traffic in the window.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::decode::{PacketView, TcpFlags, Transport};
+use crate::flow::{Flow, TcpState};
+use crate::time::Timestamp;
+
+/// Version of the feature layout; bump on any change of columns or their meaning.
+pub const FEATURE_VERSION: u32 = 1;
+
+/// The columns, in order.
+pub const FEATURE_NAMES: [&str; 18] = [
+    "bytes_per_sec",
+    "packets_per_sec",
+    "mean_packet_size",
+    "unique_dst_ips",
+    "unique_dst_ports",
+    "syn_ratio",
+    "failed_connection_ratio",
+    "rst_ratio",
+    "dns_queries_per_sec",
+    "dst_port_entropy",
+    "interarrival_mean_ms",
+    "interarrival_std_ms",
+    "payload_ratio",
+    "in_out_asymmetry",
+    "small_packet_ratio",
+    "large_packet_ratio",
+    "protocol_count",
+    "encrypted_share",
+];
+
+/// Number of columns.
+pub const FEATURES: usize = FEATURE_NAMES.len();
+
+/// One host's features for one window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FeatureVector {
+    /// The local host.
+    pub host: IpAddr,
+    /// Start of the window.
+    pub window_start: Timestamp,
+    /// Values, in [`FEATURE_NAMES`] order.
+    pub values: [f64; FEATURES],
+}
+
+/// Ports whose traffic counts as encrypted (TLS, SSH, IPsec, WireGuard, QUIC).
+fn encrypted_port(port: u16) -> bool {
+    matches!(
+        port,
+        22 | 443 | 465 | 500 | 636 | 853 | 993 | 995 | 4500 | 8443 | 51820
+    )
+}
+
+#[derive(Clone, Debug, Default)]
+struct HostWindow {
+    bytes_out: u64,
+    bytes_in: u64,
+    packets: u64,
+    payload_bytes: u64,
+    dst_ips: HashSet<IpAddr>,
+    dst_ports: HashMap<u16, u64>,
+    syns: u64,
+    tcp_packets: u64,
+    rsts: u64,
+    connections: u64,
+    failed_connections: u64,
+    dns_queries: u64,
+    small: u64,
+    large: u64,
+    protocols: HashSet<u8>,
+    encrypted_bytes: u64,
+    last_sent: Option<Timestamp>,
+    gaps: crate::ml::Welford,
+}
+
+/// Most distinct destinations remembered per host and window (the counts saturate there).
+const MAX_DISTINCT: usize = 4096;
+
+/// Builds feature vectors from packets and ended flows.
+///
+/// ```
+/// use netsentinel_core::ml::{FeatureExtractor, FEATURES};
+/// let mut fx = FeatureExtractor::new(60);
+/// assert!(fx.roll(netsentinel_core::Timestamp::ZERO).is_empty());
+/// assert_eq!(FEATURES, 18);
+/// ```
+#[derive(Debug)]
+pub struct FeatureExtractor {
+    window_micros: i64,
+    window_start: Option<Timestamp>,
+    hosts: HashMap<IpAddr, HostWindow>,
+    max_hosts: usize,
+}
+
+impl FeatureExtractor {
+    /// An extractor with windows of `window_secs` seconds of packet time.
+    pub fn new(window_secs: u64) -> Self {
+        FeatureExtractor {
+            window_micros: i64::try_from(window_secs.max(1).saturating_mul(1_000_000))
+                .unwrap_or(i64::MAX),
+            window_start: None,
+            hosts: HashMap::new(),
+            max_hosts: 65_536,
+        }
+    }
+
+    /// Whether `now` is past the current window (call [`roll`](Self::roll) then).
+    pub fn window_over(&self, now: Timestamp) -> bool {
+        self.window_start
+            .is_some_and(|s| now.micros_since(s) >= self.window_micros)
+    }
+
+    /// Counts one packet for the local hosts among its endpoints (`is_local` decides).
+    pub fn packet(&mut self, pkt: &PacketView<'_>, is_local: impl Fn(IpAddr) -> bool) {
+        let Some(ip) = pkt.ip() else {
+            return;
+        };
+        self.window_start.get_or_insert(pkt.ts);
+        let len = u64::from(pkt.wire_len);
+        let (sport, dport) = pkt.ports();
+        for (host, outgoing) in [(ip.src, true), (ip.dst, false)] {
+            if !is_local(host) {
+                continue;
+            }
+            if !self.hosts.contains_key(&host) && self.hosts.len() >= self.max_hosts {
+                continue;
+            }
+            let h = self.hosts.entry(host).or_default();
+            h.packets += 1;
+            h.payload_bytes += pkt.payload.len() as u64;
+            h.protocols.insert(ip.protocol);
+            if len < 100 {
+                h.small += 1;
+            } else if len > 1000 {
+                h.large += 1;
+            }
+            if encrypted_port(sport) || encrypted_port(dport) {
+                h.encrypted_bytes += len;
+            }
+            if outgoing {
+                h.bytes_out += len;
+                if h.dst_ips.len() < MAX_DISTINCT {
+                    h.dst_ips.insert(ip.dst);
+                }
+                if matches!(pkt.transport, Transport::Tcp(_) | Transport::Udp { .. })
+                    && (h.dst_ports.len() < MAX_DISTINCT || h.dst_ports.contains_key(&dport))
+                {
+                    *h.dst_ports.entry(dport).or_insert(0) += 1;
+                }
+                if let Some(prev) = h.last_sent {
+                    h.gaps.push(pkt.ts.micros_since(prev) as f64 / 1000.0);
+                }
+                h.last_sent = Some(pkt.ts);
+                if dport == 53 {
+                    h.dns_queries += 1;
+                }
+            } else {
+                h.bytes_in += len;
+            }
+            if let Transport::Tcp(t) = pkt.transport {
+                h.tcp_packets += 1;
+                if outgoing && t.flags.has(TcpFlags::SYN) && !t.flags.has(TcpFlags::ACK) {
+                    h.syns += 1;
+                }
+                if t.flags.has(TcpFlags::RST) {
+                    h.rsts += 1;
+                }
+            }
+        }
+    }
+
+    /// Counts an ended TCP flow: a connection, failed unless its handshake completed.
+    pub fn flow_ended(&mut self, flow: &Flow, is_local: impl Fn(IpAddr) -> bool) {
+        if flow.key.protocol != 6 || !is_local(flow.src_ip()) {
+            return;
+        }
+        if let Some(h) = self.hosts.get_mut(&flow.src_ip()) {
+            h.connections += 1;
+            let completed = matches!(
+                flow.tcp_state,
+                TcpState::Established
+                    | TcpState::Closing
+                    | TcpState::ClosedFin
+                    | TcpState::Midstream
+            ) || (flow.tcp_state == TcpState::ClosedRst
+                && flow.to_server.payload_bytes > 0);
+            if !completed {
+                h.failed_connections += 1;
+            }
+        }
+    }
+
+    /// Ends the window: one vector per host seen, sorted by host; the next window starts
+    /// at `now`.
+    pub fn roll(&mut self, now: Timestamp) -> Vec<FeatureVector> {
+        let Some(start) = self.window_start else {
+            return Vec::new();
+        };
+        let secs = (now.micros_since(start) as f64 / 1e6).max(1e-3);
+        let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        let mut out: Vec<FeatureVector> = self
+            .hosts
+            .drain()
+            .map(|(host, h)| {
+                let bytes = h.bytes_in + h.bytes_out;
+                let port_total: u64 = h.dst_ports.values().sum();
+                let port_entropy = if port_total == 0 {
+                    0.0
+                } else {
+                    h.dst_ports
+                        .values()
+                        .map(|&c| {
+                            let p = c as f64 / port_total as f64;
+                            -p * p.log2()
+                        })
+                        .sum()
+                };
+                let values = [
+                    bytes as f64 / secs,
+                    h.packets as f64 / secs,
+                    ratio(bytes, h.packets),
+                    h.dst_ips.len() as f64,
+                    h.dst_ports.len() as f64,
+                    ratio(h.syns, h.tcp_packets),
+                    ratio(h.failed_connections, h.connections),
+                    ratio(h.rsts, h.tcp_packets),
+                    h.dns_queries as f64 / secs,
+                    port_entropy,
+                    h.gaps.mean(),
+                    h.gaps.std_dev(),
+                    ratio(h.payload_bytes, bytes),
+                    (h.bytes_out as f64 - h.bytes_in as f64) / (bytes as f64).max(1.0),
+                    ratio(h.small, h.packets),
+                    ratio(h.large, h.packets),
+                    h.protocols.len() as f64,
+                    ratio(h.encrypted_bytes, bytes),
+                ];
+                FeatureVector {
+                    host,
+                    window_start: start,
+                    values,
+                }
+            })
+            .collect();
+        out.sort_by_key(|v| v.host);
+        self.window_start = Some(now);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::decode;
+    use crate::source::{LinkType, RawPacket};
+    use crate::testutil::{tcp_frame, udp_frame};
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn scan_like_traffic_has_many_ports_and_syns() {
+        let local = |ip: IpAddr| matches!(ip, IpAddr::V4(v) if v.octets()[0] == 10);
+        let mut fx = FeatureExtractor::new(60);
+        let me = Ipv4Addr::new(10, 0, 0, 66);
+        let target = Ipv4Addr::new(10, 0, 0, 10);
+        for port in 1..=100u16 {
+            let f = tcp_frame(me, target, 40_000, port, TcpFlags::SYN, b"");
+            let ts = Timestamp::from_micros(i64::from(port) * 1000);
+            fx.packet(
+                &decode(&RawPacket {
+                    ts,
+                    data: &f,
+                    orig_len: f.len() as u32,
+                    link: LinkType::Ethernet,
+                }),
+                local,
+            );
+        }
+        let q = udp_frame(me, Ipv4Addr::new(8, 8, 8, 8), 5000, 53, b"query");
+        fx.packet(
+            &decode(&RawPacket {
+                ts: Timestamp::from_micros(200_000),
+                data: &q,
+                orig_len: q.len() as u32,
+                link: LinkType::Ethernet,
+            }),
+            local,
+        );
+        let v = fx.roll(Timestamp::from_micros(1_000_000));
+        let scanner = v.iter().find(|f| f.host == IpAddr::V4(me)).unwrap();
+        let col =
+            |name: &str| scanner.values[FEATURE_NAMES.iter().position(|n| *n == name).unwrap()];
+        assert_eq!(
+            col("unique_dst_ports"),
+            100.0,
+            "ports 1 to 100; DNS is port 53 again"
+        );
+        assert_eq!(col("unique_dst_ips"), 2.0);
+        assert!((col("syn_ratio") - 1.0).abs() < 1e-9);
+        assert!(col("dst_port_entropy") > 6.0);
+        assert!(
+            (col("dns_queries_per_sec") - 2.0).abs() < 0.01,
+            "the UDP query and the scan's SYN to port 53, in a 0.999 s window"
+        );
+        assert_eq!(col("protocol_count"), 2.0);
+        // The target is local too: it received, sent nothing.
+        let victim = v.iter().find(|f| f.host == IpAddr::V4(target)).unwrap();
+        assert_eq!(victim.values[13], -1.0, "all traffic inbound");
+        assert!(fx.roll(Timestamp::from_micros(2_000_000)).is_empty());
+    }
+}
