@@ -34,6 +34,9 @@ pub struct ForestParams {
     /// Split on random hyperplanes (Extended Isolation Forest) instead of one feature at a
     /// time. Default false.
     pub extended: bool,
+    /// Threads for fitting and batch scoring; 0 = one per core. Default 0. Results do not
+    /// depend on it.
+    pub threads: usize,
 }
 
 impl Default for ForestParams {
@@ -43,6 +46,7 @@ impl Default for ForestParams {
             subsample: 256,
             seed: 0,
             extended: false,
+            threads: 0,
         }
     }
 }
@@ -133,6 +137,15 @@ pub struct IsolationForest {
 struct TreeBuild {
     nodes: Vec<Node>,
     normals: Vec<f64>,
+}
+
+/// Threads to use: `requested`, or one per core when 0.
+fn thread_count(requested: usize) -> usize {
+    if requested > 0 {
+        requested
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
 }
 
 /// SplitMix64: independent per-tree seeds from one seed.
@@ -296,9 +309,7 @@ impl IsolationForest {
             });
         }
         let psi = params.subsample.min(data.nrows());
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(params.trees);
+        let threads = thread_count(params.threads).min(params.trees);
         let per_thread = params.trees.div_ceil(threads);
         let mut built: Vec<(usize, TreeBuild)> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..threads)
@@ -421,9 +432,7 @@ impl IsolationForest {
             });
         }
         let n = data.nrows();
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |t| t.get())
-            .min(n.max(1));
+        let threads = thread_count(self.params.threads).min(n.max(1));
         let chunk = n.div_ceil(threads.max(1)).max(1);
         let mut out = vec![0.0; n];
         std::thread::scope(|s| {
@@ -532,8 +541,27 @@ mod tests {
         let a = IsolationForest::fit(data.view(), &p).unwrap();
         let b = IsolationForest::fit(data.view(), &p).unwrap();
         assert_eq!(a, b);
-        let c = IsolationForest::fit(data.view(), &ForestParams { seed: 4, ..p }).unwrap();
+        let c = IsolationForest::fit(
+            data.view(),
+            &ForestParams {
+                seed: 4,
+                ..p.clone()
+            },
+        )
+        .unwrap();
         assert_ne!(a, c);
+        let one_thread = IsolationForest::fit(
+            data.view(),
+            &ForestParams {
+                threads: 1,
+                ..p.clone()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            a.nodes, one_thread.nodes,
+            "thread count does not change the forest"
+        );
     }
 
     #[test]
