@@ -97,6 +97,7 @@ struct Node {
     /// Feature index (axis splits), or offset into `normals` (hyperplane splits).
     split: u32,
     /// Threshold: go left when `x[split] < threshold` (axis) or `x·n < threshold` (plane).
+    /// In a leaf: `c(size)`, precomputed so scoring takes no logarithm.
     threshold: f64,
     left: u32,
     right: u32,
@@ -195,7 +196,8 @@ fn build_tree(data: ArrayView2<'_, f64>, psi: usize, extended: bool, seed: u64) 
         let leaf = |nodes: &mut Vec<Node>| {
             nodes[node] = Node {
                 split: 0,
-                threshold: 0.0,
+                // c(size), precomputed: scoring then takes no logarithm.
+                threshold: average_path_length(size),
                 left: LEAF,
                 right: LEAF,
                 size: size as u32,
@@ -380,24 +382,45 @@ impl IsolationForest {
         &self.params
     }
 
-    fn path_length(&self, root: u32, x: ArrayView1<'_, f64>) -> f64 {
-        let mut node = &self.nodes[root as usize];
-        let mut depth = 0.0;
-        while node.left != LEAF {
-            let v = if self.params.extended {
+    /// Path length of `x` (a contiguous row) in the tree at `root`: edges walked plus the
+    /// leaf's precomputed c(size).
+    fn path_length(&self, root: u32, x: &[f64]) -> f64 {
+        let nodes = &self.nodes;
+        let mut node = &nodes[root as usize];
+        let mut depth = 0u32;
+        if self.params.extended {
+            while node.left != LEAF {
                 let s = node.split as usize;
-                dot(x, &self.normals[s..s + self.dims])
-            } else {
-                x[node.split as usize]
-            };
-            node = &self.nodes[if v < node.threshold {
-                node.left
-            } else {
-                node.right
-            } as usize];
-            depth += 1.0;
+                let v: f64 = x
+                    .iter()
+                    .zip(&self.normals[s..s + self.dims])
+                    .map(|(a, w)| a * w)
+                    .sum();
+                node = &nodes[if v < node.threshold {
+                    node.left
+                } else {
+                    node.right
+                } as usize];
+                depth += 1;
+            }
+        } else {
+            while node.left != LEAF {
+                let v = x[node.split as usize];
+                node = &nodes[if v < node.threshold {
+                    node.left
+                } else {
+                    node.right
+                } as usize];
+                depth += 1;
+            }
         }
-        depth + average_path_length(node.size as usize)
+        f64::from(depth) + node.threshold
+    }
+
+    fn score_slice(&self, x: &[f64]) -> f64 {
+        let total: f64 = self.roots.iter().map(|&r| self.path_length(r, x)).sum();
+        let mean = total / self.roots.len() as f64;
+        2f64.powf(-mean / average_path_length(self.psi))
     }
 
     /// The anomaly score of one row, in (0, 1].
@@ -411,13 +434,10 @@ impl IsolationForest {
                 got: x.len(),
             });
         }
-        let mean: f64 = self
-            .roots
-            .iter()
-            .map(|&r| self.path_length(r, x))
-            .sum::<f64>()
-            / self.roots.len() as f64;
-        Ok(2f64.powf(-mean / average_path_length(self.psi)))
+        match x.as_slice() {
+            Some(row) => Ok(self.score_slice(row)),
+            None => Ok(self.score_slice(&x.to_vec())),
+        }
     }
 
     /// Scores every row, in parallel across cores.
@@ -438,9 +458,35 @@ impl IsolationForest {
         std::thread::scope(|s| {
             for (i, slot) in out.chunks_mut(chunk).enumerate() {
                 s.spawn(move || {
-                    for (j, v) in slot.iter_mut().enumerate() {
-                        // Row width checked above: score cannot fail here.
-                        *v = self.score(data.row(i * chunk + j)).unwrap_or(0.0);
+                    // Tree-major over blocks of rows: one tree (a few KB) stays in L1 while a
+                    // block of rows walks it; row-major order streams the whole forest
+                    // through the cache for every row.
+                    const BLOCK: usize = 512;
+                    let dims = self.dims;
+                    let first = i * chunk;
+                    let mut rows = vec![0.0; BLOCK * dims];
+                    let mut sums = vec![0.0; BLOCK];
+                    for (b, out) in slot.chunks_mut(BLOCK).enumerate() {
+                        let n = out.len();
+                        for r in 0..n {
+                            let row = data.row(first + b * BLOCK + r);
+                            for (dst, src) in
+                                rows[r * dims..(r + 1) * dims].iter_mut().zip(row.iter())
+                            {
+                                *dst = *src;
+                            }
+                        }
+                        sums[..n].iter_mut().for_each(|s| *s = 0.0);
+                        for &root in &self.roots {
+                            for r in 0..n {
+                                sums[r] += self.path_length(root, &rows[r * dims..(r + 1) * dims]);
+                            }
+                        }
+                        let c = average_path_length(self.psi);
+                        let trees = self.roots.len() as f64;
+                        for (o, s) in out.iter_mut().zip(&sums) {
+                            *o = 2f64.powf(-(s / trees) / c);
+                        }
                     }
                 });
             }
@@ -528,6 +574,24 @@ mod tests {
             let t = f.threshold_for_contamination(data.view(), 0.01).unwrap();
             let flagged = scores.iter().filter(|&&s| s > t).count();
             assert!(flagged <= 6, "{flagged} above the 1% threshold");
+        }
+    }
+
+    #[test]
+    fn batch_scores_equal_row_scores() {
+        for extended in [false, true] {
+            let data = blob_with_outliers();
+            let p = ForestParams {
+                extended,
+                threads: 2,
+                ..ForestParams::default()
+            };
+            let f = IsolationForest::fit(data.view(), &p).unwrap();
+            let batch = f.score_batch(data.view()).unwrap();
+            for (i, b) in batch.iter().enumerate() {
+                let one = f.score(data.row(i)).unwrap();
+                assert!((one - b).abs() < 1e-12, "row {i}: {one} vs {b}");
+            }
         }
     }
 
