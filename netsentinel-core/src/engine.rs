@@ -434,13 +434,28 @@ impl Engine {
     /// [`crate::Error::Source`] when the source fails (the packets before the failure
     /// were analysed, but no summary is produced), [`crate::Error::Sink`] when a sink fails.
     pub fn run<S: PacketSource + ?Sized>(&mut self, source: &mut S) -> Result<RunSummary> {
+        // When the source went quiet (wall clock), for idle ticks of live sources. Taken at
+        // the first idle read, which comes within one read timeout of the last packet:
+        // reading the clock per packet would slow files down.
+        let mut quiet_since: Option<Instant> = None;
         loop {
             if self.packet_number % 1024 == 0 && self.stop.load(Ordering::Relaxed) {
                 break;
             }
             match source.next_packet()? {
-                Recv::Packet(p) => self.process(&p)?,
-                Recv::Idle => self.idle_tick(Instant::now(), Instant::now())?,
+                Recv::Packet(p) => {
+                    quiet_since = None;
+                    self.process(&p)?;
+                }
+                Recv::Idle => {
+                    // A quiet live source: the packet-count check above may not come round.
+                    if self.stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let now = Instant::now();
+                    let since = *quiet_since.get_or_insert(now);
+                    self.idle_tick(since, now)?;
+                }
                 Recv::Eof => break,
             }
         }
@@ -609,6 +624,46 @@ mod tests {
         assert!(summary.queue_drops > 0, "{summary:?}");
         assert_eq!(summary.traffic.packets + summary.queue_drops, 500);
         assert_eq!(summary.source.received, 500);
+    }
+
+    #[test]
+    fn stop_handle_ends_a_run_on_a_quiet_source() {
+        // A source that delivers five packets, then only idles: `run` must still stop.
+        struct QuietAfterFive(u32, Vec<u8>);
+        impl PacketSource for QuietAfterFive {
+            fn next_packet(&mut self) -> Result<Recv<'_>, SourceError> {
+                if self.0 < 5 {
+                    self.0 += 1;
+                    return Ok(Recv::Packet(RawPacket {
+                        ts: Timestamp::from_micros(i64::from(self.0)),
+                        data: &self.1,
+                        orig_len: self.1.len() as u32,
+                        link: LinkType::Ethernet,
+                    }));
+                }
+                std::thread::sleep(Duration::from_millis(1));
+                Ok(Recv::Idle)
+            }
+            fn name(&self) -> &str {
+                "quiet"
+            }
+        }
+        let frame = udp_frame(
+            "10.0.0.1".parse().unwrap(),
+            "10.0.0.2".parse().unwrap(),
+            1,
+            2,
+            b"x",
+        );
+        let mut engine = Engine::builder(EngineConfig::default()).build().unwrap();
+        let stop = engine.stop_handle();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            stop.stop();
+        });
+        let summary = engine.run(&mut QuietAfterFive(0, frame)).unwrap();
+        t.join().unwrap();
+        assert_eq!(summary.traffic.packets, 5);
     }
 
     #[test]
