@@ -107,6 +107,17 @@ struct Node {
 
 const LEAF: u32 = u32::MAX;
 
+impl Node {
+    /// A slot reserved for a node the work list has yet to fill in.
+    const PENDING: Node = Node {
+        split: 0,
+        threshold: 0.0,
+        left: LEAF,
+        right: LEAF,
+        size: 0,
+    };
+}
+
 /// A fitted Isolation Forest.
 ///
 /// ```
@@ -183,13 +194,7 @@ fn build_tree(data: ArrayView2<'_, f64>, psi: usize, extended: bool, seed: u64) 
     let mut nodes: Vec<Node> = Vec::with_capacity(2 * psi);
     let mut normals: Vec<f64> = Vec::new();
     // Work list: (node index to fill, rows range in idx, depth).
-    nodes.push(Node {
-        split: 0,
-        threshold: 0.0,
-        left: LEAF,
-        right: LEAF,
-        size: 0,
-    });
+    nodes.push(Node::PENDING);
     let mut stack = vec![(0usize, 0usize, psi, 0usize)];
     while let Some((node, lo, hi, depth)) = stack.pop() {
         let size = hi - lo;
@@ -259,21 +264,9 @@ fn build_tree(data: ArrayView2<'_, f64>, psi: usize, extended: bool, seed: u64) 
             }
         }
         let left = nodes.len();
-        nodes.push(Node {
-            split: 0,
-            threshold: 0.0,
-            left: LEAF,
-            right: LEAF,
-            size: 0,
-        });
+        nodes.push(Node::PENDING);
         let right = nodes.len();
-        nodes.push(Node {
-            split: 0,
-            threshold: 0.0,
-            left: LEAF,
-            right: LEAF,
-            size: 0,
-        });
+        nodes.push(Node::PENDING);
         nodes[node] = Node {
             split,
             threshold,
