@@ -56,6 +56,23 @@ enum Command {
         /// Engine configuration (JSON).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Anomaly model from `netsentinel train`: `ml_anomaly` judges every window with
+        /// it from the start (instead of learning first).
+        #[arg(long)]
+        model: Option<PathBuf>,
+    },
+    /// Learn what normal traffic looks like from captures of it, for `analyze --model`.
+    Train {
+        /// Captures of normal traffic (pcap or pcapng).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Where to write the model (replaced atomically).
+        #[arg(long)]
+        model: PathBuf,
+        /// Engine configuration (JSON): local networks, `detectors.ml_anomaly` window and
+        /// forest settings.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Threat-intelligence feeds.
     #[cfg(feature = "intel-update")]
@@ -129,6 +146,15 @@ fn intel_update(config: Option<&Path>) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
+    // Diagnostics on standard error, warnings and up unless RUST_LOG says otherwise
+    // (`RUST_LOG=netsentinel_core=debug` shows, for one, every anomaly window's score).
+    tracing_subscriber::fmt()
+        .with_writer(io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze {
@@ -136,7 +162,19 @@ fn main() -> ExitCode {
             format,
             output,
             config,
-        } => analyze(&file, format, output.as_deref(), config.as_deref()),
+            model,
+        } => analyze(
+            &file,
+            format,
+            output.as_deref(),
+            config.as_deref(),
+            model.as_deref(),
+        ),
+        Command::Train {
+            files,
+            model,
+            config,
+        } => train(&files, &model, config.as_deref()),
         #[cfg(feature = "intel-update")]
         Command::Intel {
             action: IntelAction::Update { config },
@@ -276,8 +314,13 @@ fn analyze(
     format: Format,
     output: Option<&Path>,
     config: Option<&Path>,
+    model: Option<&Path>,
 ) -> anyhow::Result<()> {
-    let config = load_config(config)?;
+    let mut config = load_config(config)?;
+    if let Some(model) = model {
+        config.detectors.ml_anomaly.enabled = true;
+        config.detectors.ml_anomaly.model_path = Some(model.to_path_buf());
+    }
     let source = FileSource::open(file)?;
     let mut out = open_output(output)?;
     let collected = Arc::new(Mutex::new(Vec::new()));
@@ -300,6 +343,33 @@ fn analyze(
         summary::write_text(&mut out, &file.display().to_string(), &summary, &alerts)?;
         out.flush()?;
     }
+    Ok(())
+}
+
+fn train(files: &[PathBuf], model_path: &Path, config: Option<&Path>) -> anyhow::Result<()> {
+    use netsentinel_core::detect::ml_anomaly::FeatureCollector;
+    use netsentinel_core::ml::SavedModel;
+    let config = load_config(config)?;
+    let mut windows = Vec::new();
+    for file in files {
+        let mut source = ProgressSource::new(FileSource::open(file)?);
+        let result = FeatureCollector::collect(&mut source, &config);
+        source.finish();
+        let found = result?;
+        println!("{}: {} windows", file.display(), found.len());
+        windows.extend(found);
+    }
+    let model = SavedModel::train(&windows, &config.detectors.ml_anomaly.train_params())
+        .with_context(|| format!("training on {} windows", windows.len()))?;
+    model.save(model_path)?;
+    println!(
+        "{}: {} windows of {} s, {} hosts with a baseline, threshold {:.3}",
+        model_path.display(),
+        model.training_windows,
+        model.window_secs,
+        model.baselines.hosts(),
+        model.threshold
+    );
     Ok(())
 }
 

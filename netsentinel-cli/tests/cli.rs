@@ -226,3 +226,52 @@ fn monitor_on_loopback_writes_eve_flow() {
         .unwrap_or_else(|| panic!("no flow in {stdout}"));
     assert_eq!(flow["flow"]["pkts_toserver"], 3);
 }
+
+#[test]
+fn train_then_analyze_with_the_model() {
+    let dir = std::env::temp_dir().join(format!("ns-cli-train-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("model.json");
+    let out = bin()
+        .arg("train")
+        .arg(data("lab/benign_lab_a.pcap"))
+        .arg(data("corpus/credentials/cred_ftp.pcap"))
+        .arg("--model")
+        .arg(&model)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("windows of 10 s"), "{stdout}");
+
+    let (code, out, err) = analyze(
+        &data("corpus/attacks/scan_syn.pcap"),
+        &["--format", "json", "--model", model.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"detector\":\"ml_anomaly\""), "{out}");
+
+    // A model file that is not one: exit 2, one line naming the file, file untouched.
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, b"[1, 2, 3]").unwrap();
+    let (code, _, err) = analyze(&data("demo.pcap"), &["--model", bad.to_str().unwrap()]);
+    assert_one_line_error(&bad, &err, code, "bad model");
+    assert_eq!(std::fs::read(&bad).unwrap(), b"[1, 2, 3]");
+
+    // Training on something that is not a capture fails cleanly and writes no model.
+    let no_model = dir.join("none.json");
+    let out = bin()
+        .arg("train")
+        .arg(&bad)
+        .arg("--model")
+        .arg(&no_model)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!no_model.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -157,6 +157,7 @@ impl EngineConfig {
         if self.flow.max_flows == 0 {
             return invalid("flow.max_flows", "must be at least 1");
         }
+        self.detectors.ml_anomaly.validate()?;
         if self.flow.max_flows > u32::MAX as usize - 1 {
             return invalid("flow.max_flows", "must be below 4294967295");
         }

@@ -4,3 +4,4 @@ mod decode_paths;
 mod detection;
 mod flows_vs_tshark;
 mod malformed;
+mod ml;

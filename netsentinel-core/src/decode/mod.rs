@@ -242,6 +242,17 @@ impl<'a> PacketView<'a> {
         }
     }
 
+    /// Application payload length on the wire: the captured payload plus what the
+    /// capture's snap length cut off the end of the frame (headers are assumed whole, as
+    /// they are whenever the transport decoded).
+    pub fn wire_payload_len(&self) -> u64 {
+        let cut = u64::from(self.wire_len).saturating_sub(self.data.len() as u64);
+        if self.payload.is_empty() && cut > 0 && matches!(self.transport, Transport::None) {
+            return 0;
+        }
+        self.payload.len() as u64 + cut
+    }
+
     /// Source and destination ports for TCP and UDP; `(0, 0)` otherwise.
     pub fn ports(&self) -> (u16, u16) {
         match self.transport {

@@ -20,6 +20,7 @@ mod flood;
 pub mod host_sweep;
 pub mod icmp_flood;
 pub mod insecure_service;
+pub mod ml_anomaly;
 pub mod port_scan;
 pub mod suspicious_dns;
 pub mod syn_flood;
@@ -239,6 +240,8 @@ pub struct DetectorsConfig {
     pub threat_intel: threat_intel::ThreatIntelConfig,
     /// `udp_flood`.
     pub udp_flood: udp_flood::UdpFloodConfig,
+    /// `ml_anomaly`.
+    pub ml_anomaly: ml_anomaly::MlAnomalyConfig,
 }
 
 /// The built-in detectors that `config` enables, in a fixed order. This one list is the
@@ -246,7 +249,7 @@ pub struct DetectorsConfig {
 ///
 /// # Errors
 /// [`ConfigError::Invalid`] when a detector's data cannot be loaded (a threat-intel feed
-/// file that cannot be read).
+/// file or an anomaly model that cannot be read).
 pub fn builtin(config: &DetectorsConfig) -> Result<Vec<Box<dyn Detector>>, ConfigError> {
     let mut out: Vec<Box<dyn Detector>> = Vec::new();
     if config.port_scan.enabled {
@@ -317,6 +320,11 @@ pub fn builtin(config: &DetectorsConfig) -> Result<Vec<Box<dyn Detector>>, Confi
     if config.threat_intel.enabled {
         out.push(Box::new(threat_intel::ThreatIntelDetector::new(
             &config.threat_intel,
+        )?));
+    }
+    if config.ml_anomaly.enabled {
+        out.push(Box::new(ml_anomaly::MlAnomalyDetector::new(
+            &config.ml_anomaly,
         )?));
     }
     Ok(out)

@@ -8,6 +8,10 @@
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
+// Hashed once or more per packet: a fast hash (foldhash), seeded per process.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
+
 use serde::{Deserialize, Serialize};
 
 use crate::decode::{PacketView, TcpFlags, Transport};
@@ -15,7 +19,7 @@ use crate::flow::{Flow, TcpState};
 use crate::time::Timestamp;
 
 /// Version of the feature layout; bump on any change of columns or their meaning.
-pub const FEATURE_VERSION: u32 = 1;
+pub const FEATURE_VERSION: u32 = 2;
 
 /// The columns, in order.
 pub const FEATURE_NAMES: [&str; 18] = [
@@ -42,6 +46,32 @@ pub const FEATURE_NAMES: [&str; 18] = [
 /// Number of columns.
 pub const FEATURES: usize = FEATURE_NAMES.len();
 
+/// The smallest difference that means something in each column, in its unit: a floor
+/// under the standard deviation when a baseline turns a value into a z-score, so a column
+/// that never varied while learning (say no RSTs at all) does not make any later change
+/// look infinitely unusual. One packet a second, one destination, five percentage points of
+/// a ratio, a quarter bit of entropy, ten milliseconds.
+pub const FEATURE_FLOORS: [f64; FEATURES] = [
+    1_000.0, // bytes_per_sec
+    1.0,     // packets_per_sec
+    10.0,    // mean_packet_size
+    1.0,     // unique_dst_ips
+    1.0,     // unique_dst_ports
+    0.05,    // syn_ratio
+    0.05,    // failed_connection_ratio
+    0.05,    // rst_ratio
+    0.1,     // dns_queries_per_sec
+    0.25,    // dst_port_entropy
+    10.0,    // interarrival_mean_ms
+    10.0,    // interarrival_std_ms
+    0.05,    // payload_ratio
+    0.05,    // in_out_asymmetry
+    0.05,    // small_packet_ratio
+    0.05,    // large_packet_ratio
+    1.0,     // protocol_count
+    0.05,    // encrypted_share
+];
+
 /// One host's features for one window.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FeatureVector {
@@ -49,6 +79,9 @@ pub struct FeatureVector {
     pub host: IpAddr,
     /// Start of the window.
     pub window_start: Timestamp,
+    /// Packets the host sent or received in the window (not a model column: it says how
+    /// much evidence the values rest on).
+    pub packets: u64,
     /// Values, in [`FEATURE_NAMES`] order.
     pub values: [f64; FEATURES],
 }
@@ -61,14 +94,23 @@ fn encrypted_port(port: u16) -> bool {
     )
 }
 
+/// Whether an address names one host (not multicast, broadcast or unspecified): only those
+/// get feature vectors.
+fn is_unicast(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v) => !(v.is_multicast() || v.is_broadcast() || v.is_unspecified()),
+        IpAddr::V6(v) => !(v.is_multicast() || v.is_unspecified()),
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 struct HostWindow {
     bytes_out: u64,
     bytes_in: u64,
     packets: u64,
     payload_bytes: u64,
-    dst_ips: HashSet<IpAddr>,
-    dst_ports: HashMap<u16, u64>,
+    dst_ips: FastSet<IpAddr>,
+    dst_ports: FastMap<u16, u64>,
     syns: u64,
     tcp_packets: u64,
     rsts: u64,
@@ -77,7 +119,8 @@ struct HostWindow {
     dns_queries: u64,
     small: u64,
     large: u64,
-    protocols: HashSet<u8>,
+    /// IP protocol numbers seen, as a 256-bit set.
+    protocols: [u64; 4],
     encrypted_bytes: u64,
     last_sent: Option<Timestamp>,
     gaps: crate::ml::Welford,
@@ -98,7 +141,7 @@ const MAX_DISTINCT: usize = 4096;
 pub struct FeatureExtractor {
     window_micros: i64,
     window_start: Option<Timestamp>,
-    hosts: HashMap<IpAddr, HostWindow>,
+    hosts: FastMap<IpAddr, HostWindow>,
     max_hosts: usize,
 }
 
@@ -109,7 +152,7 @@ impl FeatureExtractor {
             window_micros: i64::try_from(window_secs.max(1).saturating_mul(1_000_000))
                 .unwrap_or(i64::MAX),
             window_start: None,
-            hosts: HashMap::new(),
+            hosts: FastMap::default(),
             max_hosts: 65_536,
         }
     }
@@ -129,16 +172,18 @@ impl FeatureExtractor {
         let len = u64::from(pkt.wire_len);
         let (sport, dport) = pkt.ports();
         for (host, outgoing) in [(ip.src, true), (ip.dst, false)] {
-            if !is_local(host) {
+            if !is_local(host) || !is_unicast(host) {
                 continue;
             }
-            if !self.hosts.contains_key(&host) && self.hosts.len() >= self.max_hosts {
-                continue;
-            }
-            let h = self.hosts.entry(host).or_default();
+            let full = self.hosts.len() >= self.max_hosts;
+            let h = match self.hosts.get_mut(&host) {
+                Some(h) => h,
+                None if full => continue,
+                None => self.hosts.entry(host).or_default(),
+            };
             h.packets += 1;
-            h.payload_bytes += pkt.payload.len() as u64;
-            h.protocols.insert(ip.protocol);
+            h.payload_bytes += pkt.wire_payload_len();
+            h.protocols[usize::from(ip.protocol >> 6)] |= 1 << (ip.protocol & 63);
             if len < 100 {
                 h.small += 1;
             } else if len > 1000 {
@@ -206,7 +251,10 @@ impl FeatureExtractor {
         let Some(start) = self.window_start else {
             return Vec::new();
         };
-        let secs = (now.micros_since(start) as f64 / 1e6).max(1e-3);
+        // Rates are per nominal window length (or the time actually covered, when ticks
+        // came late), never per the few milliseconds of a window cut short by the end of
+        // the input: ten packets at the end of a capture are not a thousand a second.
+        let secs = (now.micros_since(start) as f64 / 1e6).max(self.window_micros as f64 / 1e6);
         let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
         let mut out: Vec<FeatureVector> = self
             .hosts
@@ -242,12 +290,13 @@ impl FeatureExtractor {
                     (h.bytes_out as f64 - h.bytes_in as f64) / (bytes as f64).max(1.0),
                     ratio(h.small, h.packets),
                     ratio(h.large, h.packets),
-                    h.protocols.len() as f64,
+                    h.protocols.iter().map(|w| w.count_ones()).sum::<u32>() as f64,
                     ratio(h.encrypted_bytes, bytes),
                 ];
                 FeatureVector {
                     host,
                     window_start: start,
+                    packets: h.packets,
                     values,
                 }
             })
@@ -269,7 +318,7 @@ mod tests {
     #[test]
     fn scan_like_traffic_has_many_ports_and_syns() {
         let local = |ip: IpAddr| matches!(ip, IpAddr::V4(v) if v.octets()[0] == 10);
-        let mut fx = FeatureExtractor::new(60);
+        let mut fx = FeatureExtractor::new(1);
         let me = Ipv4Addr::new(10, 0, 0, 66);
         let target = Ipv4Addr::new(10, 0, 0, 10);
         for port in 1..=100u16 {
@@ -309,7 +358,7 @@ mod tests {
         assert!(col("dst_port_entropy") > 6.0);
         assert!(
             (col("dns_queries_per_sec") - 2.0).abs() < 0.01,
-            "the UDP query and the scan's SYN to port 53, in a 0.999 s window"
+            "the UDP query and the scan's SYN to port 53, per the 1 s window (0.999 s of it seen)"
         );
         assert_eq!(col("protocol_count"), 2.0);
         // The target is local too: it received, sent nothing.

@@ -1,5 +1,6 @@
-//! Saved models: a versioned file holding a fitted forest and the feature layout it was
-//! fitted on.
+//! Saved models: a versioned file holding a fitted forest, the baselines learned beside it
+//! and the feature layout and window length they were learned with; and the training that
+//! makes one from windows taken as normal.
 //!
 //! The file is JSON with a format tag and version, written atomically (temporary file,
 //! flush, rename), so a crash never leaves half a model. Loading refuses, with an error
@@ -11,13 +12,14 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::features::{FEATURE_NAMES, FEATURE_VERSION};
-use super::iforest::IsolationForest;
+use super::baseline::Baselines;
+use super::features::{FEATURE_NAMES, FEATURE_VERSION, FEATURES, FeatureVector};
+use super::iforest::{ForestParams, IsolationForest, ModelError};
 
 /// The format tag written in every model file.
 pub const MODEL_FORMAT: &str = "netsentinel-model";
 /// Version of the file layout.
-pub const MODEL_FORMAT_VERSION: u32 = 1;
+pub const MODEL_FORMAT_VERSION: u32 = 2;
 
 /// A model and what it needs to be used.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -30,10 +32,48 @@ pub struct SavedModel {
     pub feature_version: u32,
     /// The feature names, in column order.
     pub feature_names: Vec<String>,
-    /// Score above which a vector is anomalous (from the training data's contamination).
+    /// Length of the feature windows, in seconds: rates and distinct counts mean
+    /// something only for the window length they were learned with.
+    pub window_secs: u64,
+    /// Score at or above which a vector is anomalous: the training scores' `1 -
+    /// contamination` quantile, and never below 0.5 (Liu et al.: scores well under 0.5 are
+    /// normal).
     pub threshold: f64,
-    /// The forest.
+    /// Windows the forest was fitted on.
+    pub training_windows: u64,
+    /// The forest, fitted on [`forest_input`] of each window.
     pub forest: IsolationForest,
+    /// Per-host, per-hour and network baselines of the same windows.
+    pub baselines: Baselines,
+}
+
+/// Columns whose values are counts or rates spanning orders of magnitude; the forest sees
+/// them as `ln(1 + x)` so that its uniform split draws are not spent on the empty stretch
+/// between ordinary hosts and one huge value.
+const LOG_COLUMNS: [usize; 9] = [0, 1, 2, 3, 4, 8, 10, 11, 16];
+
+/// The vector the forest is fitted on and scores: the features, with counts and rates on a
+/// log scale.
+pub fn forest_input(values: &[f64; FEATURES]) -> [f64; FEATURES] {
+    let mut out = *values;
+    for i in LOG_COLUMNS {
+        out[i] = out[i].max(0.0).ln_1p();
+    }
+    out
+}
+
+/// How to train a model from windows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainParams {
+    /// Length of the windows given, in seconds.
+    pub window_secs: u64,
+    /// The forest's settings.
+    pub forest: ForestParams,
+    /// Share of the training windows expected to be anomalous (0 to 0.5); sets the
+    /// threshold.
+    pub contamination: f64,
+    /// Most hosts with a baseline of their own.
+    pub max_hosts: usize,
 }
 
 /// Why a model file could not be saved or loaded.
@@ -82,16 +122,50 @@ pub enum ModelFileError {
 }
 
 impl SavedModel {
-    /// Wraps a forest fitted on the current feature layout.
-    pub fn new(forest: IsolationForest, threshold: f64) -> Self {
-        SavedModel {
+    /// Fits a forest and baselines on windows taken as normal traffic.
+    ///
+    /// # Errors
+    /// [`ModelError::InsufficientData`] with fewer than two windows;
+    /// [`ModelError::InvalidParams`] for bad forest settings or contamination.
+    pub fn train(windows: &[FeatureVector], params: &TrainParams) -> Result<Self, ModelError> {
+        let rows: Vec<f64> = windows
+            .iter()
+            .flat_map(|v| forest_input(&v.values))
+            .collect();
+        let data =
+            ndarray::Array2::from_shape_vec((windows.len(), FEATURES), rows).map_err(|e| {
+                ModelError::InvalidParams {
+                    reason: e.to_string(),
+                }
+            })?;
+        let forest = IsolationForest::fit(data.view(), &params.forest)?;
+        let threshold = forest
+            .threshold_for_contamination(data.view(), params.contamination)?
+            .max(0.5);
+        let mut baselines = Baselines::new(params.max_hosts);
+        for v in windows {
+            baselines.observe(v);
+        }
+        Ok(SavedModel {
             format: MODEL_FORMAT.into(),
             format_version: MODEL_FORMAT_VERSION,
             feature_version: FEATURE_VERSION,
             feature_names: FEATURE_NAMES.iter().map(|s| s.to_string()).collect(),
+            window_secs: params.window_secs,
             threshold,
+            training_windows: windows.len() as u64,
             forest,
-        }
+            baselines,
+        })
+    }
+
+    /// The forest's anomaly score of one window.
+    pub fn score(&self, v: &FeatureVector) -> f64 {
+        let input = forest_input(&v.values);
+        // The forest was fitted on FEATURES columns, so the dimension always matches.
+        self.forest
+            .score(ndarray::ArrayView1::from(&input[..]))
+            .unwrap_or(0.0)
     }
 
     /// Writes the model atomically: a temporary file beside `path`, flushed, then renamed.
@@ -142,7 +216,7 @@ impl SavedModel {
             .and_then(serde_json::Value::as_u64)
             .and_then(|v| u32::try_from(v).ok())
             .unwrap_or(0);
-        if format != MODEL_FORMAT || version == 0 || version > MODEL_FORMAT_VERSION {
+        if format != MODEL_FORMAT || version != MODEL_FORMAT_VERSION {
             return Err(ModelFileError::Foreign {
                 path: path.to_path_buf(),
                 found: format,
@@ -165,20 +239,61 @@ impl SavedModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ml::ForestParams;
-    use ndarray::Array2;
 
-    fn model() -> SavedModel {
-        let data = Array2::from_shape_fn((300, 3), |(i, j)| ((i * 7 + j * 13) % 29) as f64);
-        let forest = IsolationForest::fit(
-            data.view(),
-            &ForestParams {
+    fn windows(n: usize) -> Vec<FeatureVector> {
+        (0..n)
+            .map(|i| {
+                let mut values = [0.0; FEATURES];
+                for (j, v) in values.iter_mut().enumerate() {
+                    *v = ((i * 7 + j * 13) % 29) as f64;
+                }
+                FeatureVector {
+                    host: format!("10.0.0.{}", i % 5).parse().unwrap(),
+                    window_start: crate::Timestamp::from_micros(i as i64 * 10_000_000),
+                    packets: 100,
+                    values,
+                }
+            })
+            .collect()
+    }
+
+    fn params() -> TrainParams {
+        TrainParams {
+            window_secs: 10,
+            forest: ForestParams {
                 trees: 10,
                 ..ForestParams::default()
             },
-        )
-        .unwrap();
-        SavedModel::new(forest, 0.6)
+            contamination: 0.01,
+            max_hosts: 100,
+        }
+    }
+
+    fn model() -> SavedModel {
+        SavedModel::train(&windows(300), &params()).unwrap()
+    }
+
+    #[test]
+    fn training_sets_threshold_and_baselines() {
+        let m = model();
+        assert_eq!(m.training_windows, 300);
+        assert_eq!(m.baselines.windows(), 300);
+        assert_eq!(m.baselines.hosts(), 5);
+        assert!(m.threshold >= 0.5 && m.threshold < 1.0, "{}", m.threshold);
+        let typical = &windows(300)[17];
+        let mut odd = typical.clone();
+        odd.values = [1e9; FEATURES];
+        assert!(
+            m.score(&odd) > m.threshold,
+            "{} {}",
+            m.score(&odd),
+            m.threshold
+        );
+        assert!(m.score(typical) < m.score(&odd));
+        assert!(matches!(
+            SavedModel::train(&windows(1), &params()),
+            Err(ModelError::InsufficientData { .. })
+        ));
     }
 
     #[test]
