@@ -41,6 +41,7 @@ pub mod flow;
 pub mod intel;
 pub mod ml;
 pub mod neighbor;
+pub mod reassembly;
 pub mod source;
 #[cfg(any(test, feature = "testutil"))]
 pub mod testutil;

@@ -73,6 +73,9 @@ pub struct MlAnomalyConfig {
     /// training range), so a threshold at the very top of the training scores would miss
     /// it; the baseline's z-score is the stricter half of the agreement.
     pub contamination: f64,
+    /// A fixed forest score threshold (0.5 to 1) used instead of the model's
+    /// contamination-based one. Default none.
+    pub score_threshold: Option<f64>,
     /// Smallest largest-|z| against the baseline for an alert. Default 4.
     pub z_threshold: f64,
     /// Windows a host's own (or an hour's) baseline needs before it is used. Default 10.
@@ -104,6 +107,7 @@ impl Default for MlAnomalyConfig {
             retention_secs: 604_800,
             retrain_secs: 86_400,
             contamination: 0.05,
+            score_threshold: None,
             z_threshold: 4.0,
             min_baseline_windows: 10,
             min_window_packets: 20,
@@ -144,6 +148,15 @@ impl MlAnomalyConfig {
             return invalid(
                 "detectors.ml_anomaly.contamination",
                 "must be within 0 and 0.5",
+            );
+        }
+        if self
+            .score_threshold
+            .is_some_and(|t| !(0.5..=1.0).contains(&t))
+        {
+            return invalid(
+                "detectors.ml_anomaly.score_threshold",
+                "must be within 0.5 and 1",
             );
         }
         if self.min_training_windows < 2 {
@@ -271,12 +284,13 @@ impl MlAnomalyDetector {
                 continue;
             };
             let score = model.score(&v);
+            let threshold = self.config.score_threshold.unwrap_or(model.threshold);
             let deviation = self
                 .baselines
                 .deviation(&v, self.config.min_baseline_windows);
             let max_z = deviation.max_abs_z();
             tracing::debug!(host = %v.host, score, max_z, basis = deviation.basis.as_str(), "ml_anomaly window");
-            if score < model.threshold
+            if score < threshold
                 || max_z < self.config.z_threshold
                 || v.packets < self.config.min_window_packets
             {
@@ -323,7 +337,7 @@ impl MlAnomalyDetector {
             alert.src_ip = Some(v.host);
             let alert = alert
                 .with_evidence("score", score)
-                .with_evidence("threshold", model.threshold)
+                .with_evidence("threshold", threshold)
                 .with_evidence("max_abs_z", max_z)
                 .with_evidence("baseline", deviation.basis.as_str())
                 .with_evidence("baseline_windows", deviation.samples)
@@ -603,6 +617,9 @@ mod tests {
         assert_eq!(alerts[0].evidence["baseline"], "hour_of_day");
         let alerts = judge(&mut d, vec![window(98, 7200, 300.0, 500.0, 1)], 7210);
         assert_eq!(alerts[0].evidence["baseline"], "network");
+        // A fixed threshold replaces the model's: at 0.99 the same window is not enough.
+        d.config.score_threshold = Some(0.99);
+        assert!(judge(&mut d, vec![window(97, 0, 300.0, 500.0, 1)], 20).is_empty());
     }
 
     #[test]
@@ -621,6 +638,13 @@ mod tests {
                     ..MlAnomalyConfig::default()
                 },
                 "contamination",
+            ),
+            (
+                MlAnomalyConfig {
+                    score_threshold: Some(0.2),
+                    ..MlAnomalyConfig::default()
+                },
+                "score_threshold",
             ),
         ] {
             let err = MlAnomalyDetector::new(&config).err().unwrap();
