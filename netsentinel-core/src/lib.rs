@@ -38,6 +38,7 @@ pub mod detect;
 pub mod engine;
 pub mod error;
 pub mod flow;
+pub mod forensics;
 pub mod intel;
 pub mod ml;
 pub mod neighbor;

@@ -14,7 +14,8 @@ use crate::time::Timestamp;
 const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 const SERVER_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
 
-/// An Ethernet/IPv4/TCP frame with the given flags (a [`TcpFlags`] bit set) and payload.
+/// An Ethernet/IPv4/TCP frame with the given flags (a [`TcpFlags`] bit set) and payload,
+/// sequence number 1000.
 pub fn tcp_frame(
     src: Ipv4Addr,
     dst: Ipv4Addr,
@@ -23,9 +24,22 @@ pub fn tcp_frame(
     flags: u8,
     payload: &[u8],
 ) -> Vec<u8> {
+    tcp_segment(src, dst, sport, dport, flags, 1000, payload)
+}
+
+/// [`tcp_frame`] with a chosen sequence number.
+pub fn tcp_segment(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    sport: u16,
+    dport: u16,
+    flags: u8,
+    seq: u32,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut b = PacketBuilder::ethernet2(CLIENT_MAC, SERVER_MAC)
         .ipv4(src.octets(), dst.octets(), 64)
-        .tcp(sport, dport, 1000, 64240);
+        .tcp(sport, dport, seq, 64240);
     if flags & TcpFlags::SYN != 0 {
         b = b.syn();
     }

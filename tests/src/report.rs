@@ -152,9 +152,11 @@ pub fn detection_report() -> String {
     }
     let _ = writeln!(
         out,
-        "\nOn the credential captures, `insecure_service` reports the cleartext service each one\n\
-         uses (FTP, HTTP Basic, POP3, Telnet): true positives. Their own detector,\n\
-         `plaintext_credentials`, is not built yet (issue 5)."
+        "\nOn the credential captures, `plaintext_credentials` reports each login of the truth\n\
+         file (user name, masked password, verdict) and `insecure_service` the cleartext\n\
+         service used: true positives. On `brute_ftp`, `plaintext_credentials` reports the\n\
+         first rejected guess and the password hydra found (its last guesses, cut off before\n\
+         the answer, have no verdict)."
     );
     ml_section(&mut out);
     out

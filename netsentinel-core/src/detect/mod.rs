@@ -21,6 +21,7 @@ pub mod host_sweep;
 pub mod icmp_flood;
 pub mod insecure_service;
 pub mod ml_anomaly;
+pub mod plaintext_credentials;
 pub mod port_scan;
 pub mod suspicious_dns;
 pub mod syn_flood;
@@ -242,6 +243,8 @@ pub struct DetectorsConfig {
     pub udp_flood: udp_flood::UdpFloodConfig,
     /// `ml_anomaly`.
     pub ml_anomaly: ml_anomaly::MlAnomalyConfig,
+    /// `plaintext_credentials`.
+    pub plaintext_credentials: plaintext_credentials::PlaintextCredentialsConfig,
 }
 
 /// The built-in detectors that `config` enables, in a fixed order. This one list is the
@@ -321,6 +324,11 @@ pub fn builtin(config: &DetectorsConfig) -> Result<Vec<Box<dyn Detector>>, Confi
         out.push(Box::new(threat_intel::ThreatIntelDetector::new(
             &config.threat_intel,
         )?));
+    }
+    if config.plaintext_credentials.enabled {
+        out.push(Box::new(
+            plaintext_credentials::PlaintextCredentialsDetector::new(&config.plaintext_credentials),
+        ));
     }
     if config.ml_anomaly.enabled {
         out.push(Box::new(ml_anomaly::MlAnomalyDetector::new(

@@ -1,0 +1,126 @@
+//! Forensics: credentials and secrets seen in cleartext on reassembled TCP streams.
+//!
+//! Each application protocol has a parser here that reads the client's and the server's
+//! byte streams (after [reassembly](crate::reassembly)) and reports a [`Credential`] once
+//! per login, with the server's verdict when it gives one. Secrets leave this module only
+//! masked ([`mask`]) except in the [`Credential`] itself, which is meant for the vault.
+
+mod http;
+mod lines;
+mod mail;
+mod telnet;
+
+use serde::Serialize;
+
+pub(crate) use http::HttpParser;
+pub(crate) use mail::{LineProtocol, MailParser};
+pub(crate) use telnet::TelnetParser;
+
+/// Whether the server accepted a login.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginOutcome {
+    /// The server said yes (FTP 230, POP3 +OK, IMAP OK, SMTP 235, HTTP 2xx/3xx, a shell).
+    Accepted,
+    /// The server said no (FTP 530, -ERR, NO, 535, HTTP 401/403, "Login incorrect").
+    Rejected,
+    /// No answer seen (the capture ended, or the protocol does not say).
+    Unknown,
+}
+
+/// A credential seen on the wire.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Credential {
+    /// Protocol: `ftp`, `pop3`, `imap`, `smtp`, `http`, `telnet`.
+    pub protocol: &'static str,
+    /// How it was sent: `USER/PASS`, `AUTH PLAIN`, `HTTP Basic`, `login prompt`, ...
+    pub mechanism: &'static str,
+    /// User name, when the mechanism carries one.
+    pub username: Option<String>,
+    /// The secret (password, token, key) in full. Never print this: use [`mask`].
+    pub secret: String,
+    /// The server's verdict.
+    pub outcome: LoginOutcome,
+}
+
+/// A secret masked for display: the first two and last two characters around `***` (a
+/// secret of six characters or fewer shows only its first). `Sunny-Meadow-42` becomes
+/// `Su***42`.
+///
+/// ```
+/// use netsentinel_core::forensics::mask;
+/// assert_eq!(mask("Sunny-Meadow-42"), "Su***42");
+/// assert_eq!(mask("hunter"), "h***");
+/// assert_eq!(mask(""), "***");
+/// ```
+pub fn mask(secret: &str) -> String {
+    let chars: Vec<char> = secret.chars().collect();
+    match chars.len() {
+        0 => "***".into(),
+        1..=6 => format!("{}***", chars[0]),
+        n => format!(
+            "{}{}***{}{}",
+            chars[0],
+            chars[1],
+            chars[n - 2],
+            chars[n - 1]
+        ),
+    }
+}
+
+/// A parser of one TCP connection's two streams.
+pub(crate) trait StreamParser: Send {
+    /// Bytes from the client, in order.
+    fn client_data(&mut self, data: &[u8], found: &mut Vec<Credential>);
+    /// Bytes from the server, in order.
+    fn server_data(&mut self, data: &[u8], found: &mut Vec<Credential>);
+    /// Bytes lost in one direction: parsers resynchronise at the next line.
+    fn gap(&mut self, from_client: bool);
+    /// The connection ended: report what still waits for a verdict.
+    fn finish(&mut self, found: &mut Vec<Credential>);
+}
+
+/// Decodes standard base64 (padding optional), or `None`.
+pub(crate) fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let t = text.trim();
+    base64::engine::general_purpose::STANDARD
+        .decode(t)
+        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(t))
+        .ok()
+}
+
+/// SASL PLAIN (RFC 4616): `authzid NUL authcid NUL passwd`, base64; (user, password).
+pub(crate) fn sasl_plain(b64: &str) -> Option<(String, String)> {
+    let raw = base64_decode(b64)?;
+    let mut parts = raw.split(|&b| b == 0);
+    let _authzid = parts.next()?;
+    let user = parts.next()?;
+    let pass = parts.next()?;
+    Some((
+        String::from_utf8_lossy(user).into_owned(),
+        String::from_utf8_lossy(pass).into_owned(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sasl_plain_decodes_the_rfc_example_and_the_corpus_one() {
+        assert_eq!(
+            sasl_plain("AGNhcm9sAFBvcDMtU2VjcmV0IQ=="),
+            Some(("carol".into(), "Pop3-Secret!".into()))
+        );
+        assert_eq!(sasl_plain("not base64!"), None);
+        assert_eq!(sasl_plain("YWJj"), None, "no NUL separators");
+    }
+
+    #[test]
+    fn masks_keep_secrets_unreadable() {
+        assert_eq!(mask("hunter2"), "hu***r2");
+        assert_eq!(mask("pässwörter"), "pä***er");
+        assert!(!mask("Pop3-Secret!").contains("Secret"));
+    }
+}
