@@ -99,7 +99,7 @@ node-by-node walk (a unit test compares them bit for bit).
 
 ## The `ml_anomaly` detector
 
-Features: 18 columns per local host and 10-second window of packet time (see
+Features: 20 columns per local host and 10-second window of packet time (see
 `netsentinel_core::ml::FEATURE_NAMES`, version 2); counts and rates enter the forest as
 ln(1 + x). Baselines: Welford mean and variance of every column per host, per hour of the
 day and for the whole network. An alert needs the forest score at or above the model's

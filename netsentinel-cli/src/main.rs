@@ -4,6 +4,7 @@
 //! Exit codes: 0 success, 2 error (bad input, unreadable file, bad configuration).
 
 mod summary;
+mod vault;
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -60,6 +61,15 @@ enum Command {
         /// it from the start (instead of learning first).
         #[arg(long)]
         model: Option<PathBuf>,
+        /// Add the credentials found to this vault (made by `netsentinel vault init`);
+        /// passphrase from NETSENTINEL_VAULT_PASSPHRASE or a prompt.
+        #[arg(long)]
+        vault: Option<PathBuf>,
+    },
+    /// The encrypted credential vault.
+    Vault {
+        #[command(subcommand)]
+        action: vault::VaultAction,
     },
     /// Learn what normal traffic looks like from captures of it, for `analyze --model`.
     Train {
@@ -163,13 +173,16 @@ fn main() -> ExitCode {
             output,
             config,
             model,
+            vault,
         } => analyze(
             &file,
             format,
             output.as_deref(),
             config.as_deref(),
             model.as_deref(),
+            vault.as_deref(),
         ),
+        Command::Vault { action } => vault::run(action),
         Command::Train {
             files,
             model,
@@ -315,11 +328,20 @@ fn analyze(
     output: Option<&Path>,
     config: Option<&Path>,
     model: Option<&Path>,
+    vault_path: Option<&Path>,
 ) -> anyhow::Result<()> {
+    use netsentinel_core::detect::plaintext_credentials::PlaintextCredentialsDetector;
     let mut config = load_config(config)?;
     if let Some(model) = model {
         config.detectors.ml_anomaly.enabled = true;
         config.detectors.ml_anomaly.model_path = Some(model.to_path_buf());
+    }
+    let mut opened = vault_path.map(vault::open_existing).transpose()?;
+    // With a vault, the credential detector also hands the full credentials over.
+    let store = Arc::new(Mutex::new(Vec::new()));
+    let credentials = config.detectors.plaintext_credentials.clone();
+    if opened.is_some() {
+        config.detectors.plaintext_credentials.enabled = false;
     }
     let source = FileSource::open(file)?;
     let mut out = open_output(output)?;
@@ -329,14 +351,30 @@ fn analyze(
     } else {
         out
     };
-    let mut engine = Engine::builder(config)
-        .builtin_detectors()
+    let mut builder = Engine::builder(config).builtin_detectors();
+    if opened.is_some() && credentials.enabled {
+        builder = builder
+            .detector(PlaintextCredentialsDetector::new(&credentials).with_store(store.clone()));
+    }
+    let mut engine = builder
         .boxed_sink(make_sink(format, sink_out, &collected))
         .build()?;
     let mut source = ProgressSource::new(source);
     let result = engine.run(&mut source);
     source.finish();
     let summary = result?;
+    drop(engine);
+    if let (Some(v), Some(path)) = (opened.as_mut(), vault_path) {
+        let found: Vec<netsentinel_core::vault::VaultRecord> =
+            store.lock().iter().map(Into::into).collect();
+        v.append(&found)?;
+        eprintln!(
+            "{}: {} credential(s) added, {} in all",
+            path.display(),
+            found.len(),
+            v.records().len()
+        );
+    }
     if format == Format::Text {
         out = open_output(output)?;
         let alerts = collected.lock();

@@ -281,3 +281,58 @@ fn train_then_analyze_with_the_model() {
     assert!(!no_model.exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn vault_init_store_list_export_and_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = dir.path().join("creds.vault");
+    let run = |args: &[&str], pass: Option<&str>| {
+        let mut c = bin();
+        c.args(args).env_remove("NETSENTINEL_VAULT_PASSPHRASE");
+        if let Some(p) = pass {
+            c.env("NETSENTINEL_VAULT_PASSPHRASE", p);
+        }
+        let out = c.output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let v = vault.to_str().unwrap();
+    let (code, _, err) = run(&["vault", "init", "--vault", v], Some("s3cret pass"));
+    assert_eq!(code, 0, "{err}");
+    let ftp = data("corpus/credentials/cred_ftp.pcap");
+    let (code, out, err) = run(
+        &["analyze", ftp.to_str().unwrap(), "--vault", v],
+        Some("s3cret pass"),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("Sunny-Meadow-42"), "{out}");
+    assert!(err.contains("1 credential(s) added"), "{err}");
+
+    let (code, out, _) = run(&["vault", "list", "--vault", v], Some("s3cret pass"));
+    assert_eq!(code, 0);
+    assert!(out.contains("alice / Su***42"), "{out}");
+    assert!(!out.contains("Sunny-Meadow-42"), "{out}");
+    let (code, out, _) = run(&["vault", "export", "--vault", v], Some("s3cret pass"));
+    assert_eq!(code, 0);
+    let records: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(records[0]["secret"], "Sunny-Meadow-42");
+    assert_eq!(records[0]["username"], "alice");
+
+    let before = std::fs::read(&vault).unwrap();
+    let (code, _, err) = run(&["vault", "list", "--vault", v], Some("wrong"));
+    assert_eq!(code, 2);
+    assert_eq!(err.trim(), format!("error: {v}: wrong passphrase"));
+    let (code, _, err) = run(&["vault", "list", "--vault", v], None);
+    assert_eq!(code, 2);
+    assert!(err.contains("NETSENTINEL_VAULT_PASSPHRASE"), "{err}");
+    // A wrong passphrase on analyze fails before the analysis and stores nothing.
+    let (code, _, _) = run(
+        &["analyze", ftp.to_str().unwrap(), "--vault", v],
+        Some("wrong"),
+    );
+    assert_eq!(code, 2);
+    assert_eq!(std::fs::read(&vault).unwrap(), before);
+}

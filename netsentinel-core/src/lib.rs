@@ -48,6 +48,7 @@ pub mod source;
 pub mod testutil;
 pub mod time;
 pub mod traffic;
+pub mod vault;
 
 pub use alert::sinks::{CollectSink, ConsoleSink, EveSink, FnSink, JsonLinesSink};
 pub use alert::{Alert, AlertSink, AnomalyEvent, Severity, SinkError};

@@ -67,11 +67,12 @@ pub struct MlAnomalyConfig {
     /// Refit interval once detecting, in seconds of packet time. Default 86,400.
     pub retrain_secs: u64,
     /// Share of the training windows the forest may call unusual: its threshold is the
-    /// training scores' `1 - contamination` quantile. Default 0.05. Not lower, even for
+    /// training scores' `1 - contamination` quantile. Default 0.1. Not lower, even for
     /// clean training data: a window outside everything seen while learning isolates
-    /// about as fast as the most extreme training windows (splits are drawn within the
-    /// training range), so a threshold at the very top of the training scores would miss
-    /// it; the baseline's z-score is the stricter half of the agreement.
+    /// only about as fast as the most extreme training windows (splits are drawn within
+    /// the training range, so it follows their branch), and a threshold near the very top
+    /// of the training scores would miss it about half the time; the baseline's z-score is
+    /// the stricter half of the agreement.
     pub contamination: f64,
     /// A fixed forest score threshold (0.5 to 1) used instead of the model's
     /// contamination-based one. Default none.
@@ -106,7 +107,7 @@ impl Default for MlAnomalyConfig {
             max_training_windows: 100_000,
             retention_secs: 604_800,
             retrain_secs: 86_400,
-            contamination: 0.05,
+            contamination: 0.1,
             score_threshold: None,
             z_threshold: 4.0,
             min_baseline_windows: 10,
@@ -277,10 +278,14 @@ impl MlAnomalyDetector {
 
     fn judge(&mut self, windows: Vec<FeatureVector>, now: Timestamp, cx: &mut Context<'_>) {
         let cooldown = micros(self.config.cooldown_secs);
+        // Every window of a roll is judged against the baselines as they were before it;
+        // the normal ones are learned afterwards (a flood's victim must not become "normal"
+        // just before its attacker's window of the same ten seconds is judged).
+        let mut normal = Vec::with_capacity(windows.len());
         for v in windows {
             let Some(model) = &self.model else {
                 self.learning_since.get_or_insert(v.window_start);
-                self.keep(v);
+                normal.push(v);
                 continue;
             };
             let score = model.score(&v);
@@ -289,12 +294,18 @@ impl MlAnomalyDetector {
                 .baselines
                 .deviation(&v, self.config.min_baseline_windows);
             let max_z = deviation.max_abs_z();
-            tracing::debug!(host = %v.host, score, max_z, basis = deviation.basis.as_str(), "ml_anomaly window");
+            tracing::debug!(
+                host = %v.host,
+                score,
+                max_z,
+                basis = deviation.basis.as_str(),
+                "ml_anomaly window"
+            );
             if score < threshold
                 || max_z < self.config.z_threshold
                 || v.packets < self.config.min_window_packets
             {
-                self.keep(v);
+                normal.push(v);
                 continue;
             }
             if self
@@ -348,6 +359,9 @@ impl MlAnomalyDetector {
                     serde_json::to_value(&top).unwrap_or_default(),
                 );
             cx.emit(alert);
+        }
+        for v in normal {
+            self.keep(v);
         }
         if self.model.is_none() {
             if self
@@ -614,7 +628,7 @@ mod tests {
         // A host never seen is compared with all hosts at that hour, then the network.
         let alerts = judge(&mut d, vec![window(99, 0, 300.0, 500.0, 1)], 10);
         assert_eq!(alerts.len(), 1);
-        assert_eq!(alerts[0].evidence["baseline"], "hour_of_day");
+        assert_eq!(alerts[0].evidence["baseline"], "hour_of_day_and_network");
         let alerts = judge(&mut d, vec![window(98, 7200, 300.0, 500.0, 1)], 7210);
         assert_eq!(alerts[0].evidence["baseline"], "network");
         // A fixed threshold replaces the model's: at 0.99 the same window is not enough.

@@ -1,6 +1,9 @@
 //! What normal looks like for this network: Welford statistics of every feature column,
 //! per local host, per hour of the day (packet time, UTC) and overall.
 //!
+//! Statistics are kept in the model's scale ([`model_scale`]): counts and rates as
+//! `ln(1 + x)`, so their z-scores measure ratios.
+//!
 //! A vector is judged against the most specific baseline that has seen enough windows: its
 //! own host's, else the same hour of the day across hosts, else the whole network's. A host
 //! never seen while learning (a new machine, an attacker's laptop) is so compared with what
@@ -11,7 +14,10 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::features::{FEATURE_FLOORS, FEATURE_NAMES, FEATURES, FeatureVector};
+use super::features::{
+    FEATURE_DIRECTION, FEATURE_FLOORS, FEATURE_NAMES, FEATURES, FeatureVector, from_model_scale,
+    model_scale,
+};
 use super::welford::Welford;
 
 /// Statistics of each feature column over a set of windows.
@@ -47,7 +53,7 @@ impl ColumnStats {
 pub enum BaselineBasis {
     /// The host's own history.
     Host,
-    /// All hosts at this hour of the day.
+    /// All hosts at this hour of the day and at all hours, the milder per column.
     HourOfDay,
     /// All hosts at all hours.
     Network,
@@ -58,7 +64,7 @@ impl BaselineBasis {
     pub fn as_str(self) -> &'static str {
         match self {
             BaselineBasis::Host => "host",
-            BaselineBasis::HourOfDay => "hour_of_day",
+            BaselineBasis::HourOfDay => "hour_of_day_and_network",
             BaselineBasis::Network => "network",
         }
     }
@@ -71,10 +77,11 @@ pub struct Deviation {
     pub basis: BaselineBasis,
     /// Windows in that baseline.
     pub samples: u64,
-    /// `(value - mean) / max(std, floor)` per column, where `floor` is the column's
-    /// [`FEATURE_FLOORS`] entry; 0 where the baseline is empty.
+    /// `(value - mean) / max(std, floor)` per column in the model's scale, where `floor`
+    /// is the column's [`FEATURE_FLOORS`] entry; 0 where the baseline is empty.
     pub z: [f64; FEATURES],
-    /// The baseline's mean per column.
+    /// The baseline's mean per column, back in the column's unit (for log-scale columns
+    /// the geometric mean of `1 + x`, minus one: the typical value).
     pub mean: [f64; FEATURES],
 }
 
@@ -92,18 +99,31 @@ pub struct Contribution {
 }
 
 impl Deviation {
-    /// The largest absolute z-score.
-    pub fn max_abs_z(&self) -> f64 {
-        self.z.iter().fold(0.0, |m, z| m.max(z.abs()))
+    /// How far column `i` moved in the direction that points at an intrusion
+    /// ([`FEATURE_DIRECTION`]): the z-score, its negation, or its absolute value; never
+    /// negative.
+    pub fn suspicious_z(&self, i: usize) -> f64 {
+        let z = self.z.get(i).copied().unwrap_or(0.0);
+        match FEATURE_DIRECTION.get(i) {
+            Some(1) => z.max(0.0),
+            Some(-1) => (-z).max(0.0),
+            _ => z.abs(),
+        }
     }
 
-    /// The `n` columns furthest from the baseline, furthest first.
+    /// The largest [`suspicious_z`](Self::suspicious_z) over the columns.
+    pub fn max_abs_z(&self) -> f64 {
+        (0..FEATURES).fold(0.0, |m, i| m.max(self.suspicious_z(i)))
+    }
+
+    /// The `n` columns furthest from the baseline in a suspicious direction, furthest
+    /// first.
     pub fn top(&self, values: &[f64; FEATURES], n: usize) -> Vec<Contribution> {
         let mut idx: Vec<usize> = (0..FEATURES).collect();
-        idx.sort_by(|&a, &b| self.z[b].abs().total_cmp(&self.z[a].abs()));
+        idx.sort_by(|&a, &b| self.suspicious_z(b).total_cmp(&self.suspicious_z(a)));
         idx.into_iter()
             .take(n)
-            .filter(|&i| self.z[i] != 0.0)
+            .filter(|&i| self.suspicious_z(i) > 0.0)
             .map(|i| Contribution {
                 feature: FEATURE_NAMES[i],
                 value: values[i],
@@ -130,7 +150,7 @@ impl Deviation {
 /// odd[1] = 500.0;
 /// let d = b.deviation(&FeatureVector { host, window_start: Timestamp::ZERO, packets: 5000, values: odd }, 10);
 /// assert_eq!(d.basis, BaselineBasis::Host);
-/// assert!(d.z[1] > 100.0);
+/// assert!(d.z[1] > 5.0); // about log2(501 / 12): five doublings above normal
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Baselines {
@@ -164,12 +184,13 @@ impl Baselines {
         if self.hours.len() != 24 {
             self.hours = vec![ColumnStats::default(); 24];
         }
-        self.hours[Self::hour_of(v)].push(&v.values);
-        self.network.push(&v.values);
+        let values = model_scale(&v.values);
+        self.hours[Self::hour_of(v)].push(&values);
+        self.network.push(&values);
         if let Some(h) = self.hosts.get_mut(&v.host) {
-            h.push(&v.values);
+            h.push(&values);
         } else if self.hosts.len() < self.max_hosts {
-            self.hosts.entry(v.host).or_default().push(&v.values);
+            self.hosts.entry(v.host).or_default().push(&values);
         } else {
             self.hosts_not_tracked += 1;
         }
@@ -195,28 +216,58 @@ impl Baselines {
         self.hosts.get(&host)
     }
 
-    /// Compares a vector with the most specific baseline holding at least `min_samples`
-    /// windows (host, then hour of day, then network; the network one whatever its size).
+    /// Compares a vector with its host's baseline when that holds at least `min_samples`
+    /// windows. Otherwise with both the same hour's baseline (when it holds that many) and
+    /// the network's, keeping per column the milder deviation: a host without a history is
+    /// unusual only if it is unusual for this hour *and* for the network at large (an
+    /// hour learned from a few quiet windows alone would make any traffic look odd).
     pub fn deviation(&self, v: &FeatureVector, min_samples: u64) -> Deviation {
-        let hour = self.hours.get(Self::hour_of(v));
-        let (basis, stats) = match (self.hosts.get(&v.host), hour) {
-            (Some(h), _) if h.count() >= min_samples => (BaselineBasis::Host, h),
-            (_, Some(h)) if h.count() >= min_samples => (BaselineBasis::HourOfDay, h),
-            _ => (BaselineBasis::Network, &self.network),
+        let values = model_scale(&v.values);
+        let against = |stats: &ColumnStats| {
+            let mut z = [0.0; FEATURES];
+            let mut mean = [0.0; FEATURES];
+            for i in 0..FEATURES {
+                let Some(w) = stats.column(i).filter(|w| w.count() > 0) else {
+                    continue;
+                };
+                mean[i] = from_model_scale(i, w.mean());
+                let spread = w.std_dev().max(FEATURE_FLOORS[i]);
+                z[i] = (values[i] - w.mean()) / spread;
+            }
+            (z, mean)
         };
-        let mut z = [0.0; FEATURES];
-        let mut mean = [0.0; FEATURES];
-        for i in 0..FEATURES {
-            let Some(w) = stats.column(i).filter(|w| w.count() > 0) else {
-                continue;
+        if let Some(h) = self.hosts.get(&v.host).filter(|h| h.count() >= min_samples) {
+            let (z, mean) = against(h);
+            return Deviation {
+                basis: BaselineBasis::Host,
+                samples: h.count(),
+                z,
+                mean,
             };
-            mean[i] = w.mean();
-            let spread = w.std_dev().max(FEATURE_FLOORS[i]);
-            z[i] = (v.values[i] - w.mean()) / spread;
+        }
+        let (mut z, mut mean) = against(&self.network);
+        let hour = self
+            .hours
+            .get(Self::hour_of(v))
+            .filter(|h| h.count() >= min_samples);
+        let Some(hour) = hour else {
+            return Deviation {
+                basis: BaselineBasis::Network,
+                samples: self.network.count(),
+                z,
+                mean,
+            };
+        };
+        let (hz, hmean) = against(hour);
+        for i in 0..FEATURES {
+            if hz[i].abs() < z[i].abs() {
+                z[i] = hz[i];
+                mean[i] = hmean[i];
+            }
         }
         Deviation {
-            basis,
-            samples: stats.count(),
+            basis: BaselineBasis::HourOfDay,
+            samples: hour.count().min(self.network.count()),
             z,
             mean,
         }
@@ -270,13 +321,14 @@ mod tests {
         for _ in 0..10 {
             b.observe(&vector("10.0.0.1", 0, 5.0));
         }
-        // packets_per_sec never varied: its floor of one packet a second is the spread.
+        // packets_per_sec never varied: its floor, a doubling (on the log scale), is the
+        // spread, so the z-score counts doublings: 1 + 25 against 1 + 5.
         let d = b.deviation(&vector("10.0.0.1", 0, 25.0), 5);
-        assert!((d.z[1] - 20.0).abs() < 1e-9, "{}", d.z[1]);
+        assert!((d.z[1] - (26.0f64 / 6.0).log2()).abs() < 1e-9, "{}", d.z[1]);
         let top = d.top(&vector("10.0.0.1", 0, 25.0).values, 3);
         assert_eq!(top.len(), 1, "other columns did not move: {top:?}");
         assert_eq!(top[0].feature, "packets_per_sec");
-        assert_eq!(top[0].baseline_mean, 5.0);
+        assert!((top[0].baseline_mean - 5.0).abs() < 1e-9);
     }
 
     #[test]

@@ -19,10 +19,10 @@ use crate::flow::{Flow, TcpState};
 use crate::time::Timestamp;
 
 /// Version of the feature layout; bump on any change of columns or their meaning.
-pub const FEATURE_VERSION: u32 = 2;
+pub const FEATURE_VERSION: u32 = 4;
 
 /// The columns, in order.
-pub const FEATURE_NAMES: [&str; 18] = [
+pub const FEATURE_NAMES: [&str; 20] = [
     "bytes_per_sec",
     "packets_per_sec",
     "mean_packet_size",
@@ -41,36 +41,108 @@ pub const FEATURE_NAMES: [&str; 18] = [
     "large_packet_ratio",
     "protocol_count",
     "encrypted_share",
+    "icmp_share",
+    "udp_share",
 ];
 
 /// Number of columns.
 pub const FEATURES: usize = FEATURE_NAMES.len();
 
-/// The smallest difference that means something in each column, in its unit: a floor
-/// under the standard deviation when a baseline turns a value into a z-score, so a column
-/// that never varied while learning (say no RSTs at all) does not make any later change
-/// look infinitely unusual. One packet a second, one destination, five percentage points of
-/// a ratio, a quarter bit of entropy, ten milliseconds.
-pub const FEATURE_FLOORS: [f64; FEATURES] = [
-    1_000.0, // bytes_per_sec
-    1.0,     // packets_per_sec
-    10.0,    // mean_packet_size
-    1.0,     // unique_dst_ips
-    1.0,     // unique_dst_ports
-    0.05,    // syn_ratio
-    0.05,    // failed_connection_ratio
-    0.05,    // rst_ratio
-    0.1,     // dns_queries_per_sec
-    0.25,    // dst_port_entropy
-    10.0,    // interarrival_mean_ms
-    10.0,    // interarrival_std_ms
-    0.05,    // payload_ratio
-    0.05,    // in_out_asymmetry
-    0.05,    // small_packet_ratio
-    0.05,    // large_packet_ratio
-    1.0,     // protocol_count
-    0.05,    // encrypted_share
+/// Columns whose values are counts or rates spanning orders of magnitude. The model (forest
+/// and baselines) sees them as `ln(1 + x)` ([`model_scale`]): their changes are ratios (a
+/// host sending ten times its usual rate), and the forest's uniform split draws are not
+/// spent on the empty stretch between ordinary hosts and one huge value.
+pub const FEATURE_LOG_SCALE: [bool; FEATURES] = [
+    true,  // bytes_per_sec
+    true,  // packets_per_sec
+    true,  // mean_packet_size
+    true,  // unique_dst_ips
+    true,  // unique_dst_ports
+    false, // syn_ratio
+    false, // failed_connection_ratio
+    false, // rst_ratio
+    true,  // dns_queries_per_sec
+    false, // dst_port_entropy
+    false, // interarrival_mean_ms (linear: near zero, a log scale would turn every
+    false, // interarrival_std_ms   burst of back-to-back packets into a huge deviation)
+    false, // payload_ratio
+    false, // in_out_asymmetry
+    false, // small_packet_ratio
+    false, // large_packet_ratio
+    true,  // protocol_count
+    false, // encrypted_share
+    false, // icmp_share
+    false, // udp_share
 ];
+
+/// Which way a column must move to point at an intrusion, for the baselines' z-scores:
+/// `1` up only (more destinations, more SYNs, a larger ICMP share), `-1` down only
+/// (packets closer together or more regular than usual), `0` either way (a change of
+/// packet size, direction or payload share can be an attack both ways). A host quieter
+/// than usual is not a finding.
+pub const FEATURE_DIRECTION: [i8; FEATURES] = [
+    1,  // bytes_per_sec
+    1,  // packets_per_sec
+    0,  // mean_packet_size
+    1,  // unique_dst_ips
+    1,  // unique_dst_ports
+    1,  // syn_ratio
+    1,  // failed_connection_ratio
+    1,  // rst_ratio
+    1,  // dns_queries_per_sec
+    1,  // dst_port_entropy
+    -1, // interarrival_mean_ms
+    -1, // interarrival_std_ms
+    0,  // payload_ratio
+    0,  // in_out_asymmetry
+    1,  // small_packet_ratio
+    1,  // large_packet_ratio
+    0,  // protocol_count
+    0,  // encrypted_share
+    1,  // icmp_share
+    1,  // udp_share
+];
+
+/// The smallest difference that means something in each column, in the model's scale: a
+/// floor under the standard deviation when a baseline turns a value into a z-score, so a
+/// column that never varied while learning (say no RSTs at all) does not make any later
+/// change look infinitely unusual. For the log-scale columns ln 2, a doubling; for ratios
+/// five percentage points; a quarter bit of entropy; ten milliseconds between packets.
+pub const FEATURE_FLOORS: [f64; FEATURES] = {
+    let mut floors = [0.05; FEATURES];
+    let mut i = 0;
+    while i < FEATURES {
+        if FEATURE_LOG_SCALE[i] {
+            floors[i] = std::f64::consts::LN_2;
+        }
+        i += 1;
+    }
+    floors[9] = 0.25; // dst_port_entropy, in bits
+    floors[10] = 10.0; // interarrival_mean_ms
+    floors[11] = 10.0; // interarrival_std_ms
+    floors
+};
+
+/// A window's values in the model's scale: [`FEATURE_LOG_SCALE`] columns as `ln(1 + x)`.
+pub fn model_scale(values: &[f64; FEATURES]) -> [f64; FEATURES] {
+    let mut out = *values;
+    for (v, log) in out.iter_mut().zip(FEATURE_LOG_SCALE) {
+        if log {
+            *v = v.max(0.0).ln_1p();
+        }
+    }
+    out
+}
+
+/// The inverse of [`model_scale`] for one column (for showing a baseline mean in the
+/// column's own unit).
+pub fn from_model_scale(column: usize, x: f64) -> f64 {
+    if FEATURE_LOG_SCALE.get(column).copied().unwrap_or(false) {
+        x.exp_m1()
+    } else {
+        x
+    }
+}
 
 /// One host's features for one window.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -122,6 +194,8 @@ struct HostWindow {
     /// IP protocol numbers seen, as a 256-bit set.
     protocols: [u64; 4],
     encrypted_bytes: u64,
+    icmp_packets: u64,
+    udp_packets: u64,
     last_sent: Option<Timestamp>,
     gaps: crate::ml::Welford,
 }
@@ -135,7 +209,7 @@ const MAX_DISTINCT: usize = 4096;
 /// use netsentinel_core::ml::{FeatureExtractor, FEATURES};
 /// let mut fx = FeatureExtractor::new(60);
 /// assert!(fx.roll(netsentinel_core::Timestamp::ZERO).is_empty());
-/// assert_eq!(FEATURES, 18);
+/// assert_eq!(FEATURES, 20);
 /// ```
 #[derive(Debug)]
 pub struct FeatureExtractor {
@@ -211,6 +285,11 @@ impl FeatureExtractor {
                 }
             } else {
                 h.bytes_in += len;
+            }
+            match pkt.transport {
+                Transport::Icmpv4 { .. } | Transport::Icmpv6 { .. } => h.icmp_packets += 1,
+                Transport::Udp { .. } => h.udp_packets += 1,
+                _ => {}
             }
             if let Transport::Tcp(t) = pkt.transport {
                 h.tcp_packets += 1;
@@ -292,6 +371,8 @@ impl FeatureExtractor {
                     ratio(h.large, h.packets),
                     h.protocols.iter().map(|w| w.count_ones()).sum::<u32>() as f64,
                     ratio(h.encrypted_bytes, bytes),
+                    ratio(h.icmp_packets, h.packets),
+                    ratio(h.udp_packets, h.packets),
                 ];
                 FeatureVector {
                     host,

@@ -264,8 +264,19 @@ fn build_tree(data: ArrayView2<'_, f64>, psi: usize, extended: bool, seed: u64) 
             continue;
         }
         // Choose a split that separates something; give up (leaf) if every try is flat.
+        // Axis splits draw features without replacement until one varies in this node: a
+        // uniform draw among the non-constant features, as Liu et al. (and scikit-learn)
+        // do. (Retrying with replacement a fixed number of times would sometimes give up
+        // on a node with one varying feature, making a premature leaf in exactly the dense
+        // regions where inliers live.)
         let mut chosen: Option<(u32, f64)> = None;
-        for _ in 0..dims.max(1) * 2 {
+        let mut candidates: Vec<usize> = if extended {
+            Vec::new()
+        } else {
+            (0..dims).collect()
+        };
+        let tries = if extended { dims.max(1) * 2 } else { dims };
+        for attempt in 0..tries {
             if extended {
                 let normal: Vec<f64> = (0..dims).map(|_| gaussian(&mut rng)).collect();
                 let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
@@ -281,7 +292,9 @@ fn build_tree(data: ArrayView2<'_, f64>, psi: usize, extended: bool, seed: u64) 
                     break;
                 }
             } else {
-                let q = rng.random_range(0..dims);
+                let pick = rng.random_range(attempt..dims);
+                candidates.swap(attempt, pick);
+                let q = candidates[attempt];
                 let (mut min, mut max) = (f64::INFINITY, f64::NEG_INFINITY);
                 for &r in &idx[lo..hi] {
                     let v = data[[r, q]];

@@ -11,7 +11,8 @@ mod welford;
 
 pub use baseline::{BaselineBasis, Baselines, ColumnStats, Contribution, Deviation};
 pub use features::{
-    FEATURE_FLOORS, FEATURE_NAMES, FEATURE_VERSION, FEATURES, FeatureExtractor, FeatureVector,
+    FEATURE_DIRECTION, FEATURE_FLOORS, FEATURE_LOG_SCALE, FEATURE_NAMES, FEATURE_VERSION, FEATURES,
+    FeatureExtractor, FeatureVector, from_model_scale, model_scale,
 };
 pub use iforest::{ForestParams, IsolationForest, ModelError, average_path_length};
 pub use model::{

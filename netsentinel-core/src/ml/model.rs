@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::baseline::Baselines;
-use super::features::{FEATURE_NAMES, FEATURE_VERSION, FEATURES, FeatureVector};
+use super::features::{FEATURE_NAMES, FEATURE_VERSION, FEATURES, FeatureVector, model_scale};
 use super::iforest::{ForestParams, IsolationForest, ModelError};
 
 /// The format tag written in every model file.
@@ -47,19 +47,10 @@ pub struct SavedModel {
     pub baselines: Baselines,
 }
 
-/// Columns whose values are counts or rates spanning orders of magnitude; the forest sees
-/// them as `ln(1 + x)` so that its uniform split draws are not spent on the empty stretch
-/// between ordinary hosts and one huge value.
-const LOG_COLUMNS: [usize; 9] = [0, 1, 2, 3, 4, 8, 10, 11, 16];
-
-/// The vector the forest is fitted on and scores: the features, with counts and rates on a
-/// log scale.
+/// The vector the forest is fitted on and scores: the features in the model's scale
+/// ([`model_scale`]: counts and rates as `ln(1 + x)`).
 pub fn forest_input(values: &[f64; FEATURES]) -> [f64; FEATURES] {
-    let mut out = *values;
-    for i in LOG_COLUMNS {
-        out[i] = out[i].max(0.0).ln_1p();
-    }
-    out
+    model_scale(values)
 }
 
 /// How to train a model from windows.
@@ -243,9 +234,14 @@ mod tests {
     fn windows(n: usize) -> Vec<FeatureVector> {
         (0..n)
             .map(|i| {
+                // Distinct rows from a fixed LCG: values 0 to 100 in every column.
+                let mut state = (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
                 let mut values = [0.0; FEATURES];
-                for (j, v) in values.iter_mut().enumerate() {
-                    *v = ((i * 7 + j * 13) % 29) as f64;
+                for v in values.iter_mut() {
+                    state = state
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    *v = (state >> 40) as f64 / (1u64 << 24) as f64 * 100.0;
                 }
                 FeatureVector {
                     host: format!("10.0.0.{}", i % 5).parse().unwrap(),
@@ -264,7 +260,7 @@ mod tests {
                 trees: 10,
                 ..ForestParams::default()
             },
-            contamination: 0.01,
+            contamination: 0.1,
             max_hosts: 100,
         }
     }
