@@ -4,8 +4,9 @@
 //! retransmitted or reordered is still read whole): FTP `USER`/`PASS`; POP3 `USER`/`PASS`,
 //! `APOP`, `AUTH PLAIN`/`LOGIN`; IMAP `LOGIN`, `AUTHENTICATE PLAIN`/`LOGIN`; SMTP `AUTH
 //! PLAIN`/`LOGIN`; Telnet login prompts (option negotiation skipped, line editing
-//! applied); HTTP Basic, Bearer and Digest (user name) authorization, API-key headers,
-//! secrets in query strings and login forms. Protocols are chosen by the server's port
+//! applied); HTTP and RTSP Basic, Bearer and Digest (user name) authorization, API-key
+//! headers, secrets in query strings and login forms; Redis `AUTH`; IRC `PASS` and
+//! NickServ `IDENTIFY`. Protocols are chosen by the server's port
 //! (`*_ports`). One alert per login, with the server's verdict (accepted, rejected,
 //! unknown); the same credential from the same client to the same service again within
 //! `repeat_secs` (default an hour) is counted, not re-reported, and of rejected logins
@@ -55,8 +56,13 @@ pub struct PlaintextCredentialsConfig {
     pub imap_ports: Vec<u16>,
     /// SMTP ports. Default 25, 587, 2525.
     pub smtp_ports: Vec<u16>,
-    /// HTTP ports. Default 80, 8000, 8008, 8080, 8888, 3128.
+    /// HTTP ports (RTSP is read the same way). Default 80, 8000, 8008, 8080, 8888, 3128,
+    /// 554 (RTSP).
     pub http_ports: Vec<u16>,
+    /// Redis ports. Default 6379.
+    pub redis_ports: Vec<u16>,
+    /// IRC ports. Default 6667.
+    pub irc_ports: Vec<u16>,
     /// The same credential to the same service from the same client within this many
     /// seconds is counted, not reported again. Default 3,600.
     pub repeat_secs: u64,
@@ -77,7 +83,9 @@ impl Default for PlaintextCredentialsConfig {
             pop3_ports: vec![110],
             imap_ports: vec![143],
             smtp_ports: vec![25, 587, 2525],
-            http_ports: vec![80, 8000, 8008, 8080, 8888, 3128],
+            http_ports: vec![80, 8000, 8008, 8080, 8888, 3128, 554],
+            redis_ports: vec![6379],
+            irc_ports: vec![6667],
             repeat_secs: 3_600,
             max_sessions: 65_536,
             max_buffer_per_stream: 256 * 1024,
@@ -175,6 +183,10 @@ impl PlaintextCredentialsDetector {
             Some(Box::new(MailParser::new(LineProtocol::Smtp)))
         } else if c.telnet_ports.contains(&port) {
             Some(Box::new(TelnetParser::new()))
+        } else if c.redis_ports.contains(&port) {
+            Some(Box::new(MailParser::new(LineProtocol::Redis)))
+        } else if c.irc_ports.contains(&port) {
+            Some(Box::new(MailParser::new(LineProtocol::Irc)))
         } else if c.http_ports.contains(&port) {
             Some(Box::new(HttpParser::new()))
         } else {
@@ -314,6 +326,12 @@ impl Detector for PlaintextCredentialsDetector {
         };
         let from_client = cx.from_initiator();
         if !self.sessions.contains_key(&flow.id) {
+            // A session starts with the first data, so handshakes that never carry any (a
+            // SYN flood, a port scan) cost nothing. The stream then starts at that
+            // segment's sequence number, as for a capture joined mid-connection.
+            if pkt.payload.is_empty() {
+                return;
+            }
             let Some(parser) = self.parser_for(flow.dst_port) else {
                 return;
             };

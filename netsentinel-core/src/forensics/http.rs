@@ -69,9 +69,14 @@ impl HttpParser {
         let mut parts = request_line.split(' ');
         let method = parts.next()?.to_string();
         let target = parts.next()?.to_string();
-        if !parts.next().is_some_and(|v| v.starts_with("HTTP/1.")) {
+        let version = parts.next()?;
+        let protocol = if version.starts_with("HTTP/1.") {
+            "http"
+        } else if version.starts_with("RTSP/1.") {
+            "rtsp"
+        } else {
             return None;
-        }
+        };
         let mut found = Vec::new();
         let mut body_len = 0usize;
         let mut form = false;
@@ -83,7 +88,9 @@ impl HttpParser {
             let name = name.trim().to_ascii_lowercase();
             let value = value.trim();
             match name.as_str() {
-                "authorization" | "proxy-authorization" => authorization(value, &mut found),
+                "authorization" | "proxy-authorization" => {
+                    authorization(protocol, value, &mut found)
+                }
                 "content-length" => body_len = value.parse().unwrap_or(0),
                 "content-type" => {
                     form = value
@@ -92,13 +99,13 @@ impl HttpParser {
                 }
                 "transfer-encoding" => chunked = value.to_ascii_lowercase().contains("chunked"),
                 n if KEY_HEADERS.contains(&n) && !value.is_empty() => {
-                    found.push(http("API key header", None, value.to_string()))
+                    found.push(http(protocol, "API key header", None, value.to_string()))
                 }
                 _ => {}
             }
         }
         if let Some((_, query)) = target.split_once('?') {
-            fields(query, "query string", &mut found);
+            fields(protocol, query, "query string", &mut found);
         }
         self.pending.push_back(found);
         if chunked {
@@ -113,9 +120,14 @@ impl HttpParser {
     }
 }
 
-fn http(mechanism: &'static str, username: Option<String>, secret: String) -> Credential {
+fn http(
+    protocol: &'static str,
+    mechanism: &'static str,
+    username: Option<String>,
+    secret: String,
+) -> Credential {
     Credential {
-        protocol: "http",
+        protocol,
         mechanism,
         username,
         secret,
@@ -123,19 +135,19 @@ fn http(mechanism: &'static str, username: Option<String>, secret: String) -> Cr
     }
 }
 
-fn authorization(value: &str, found: &mut Vec<Credential>) {
+fn authorization(protocol: &'static str, value: &str, found: &mut Vec<Credential>) {
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
     match scheme.to_ascii_lowercase().as_str() {
         "basic" => {
             if let Some(raw) = base64_decode(rest) {
                 let text = String::from_utf8_lossy(&raw);
                 if let Some((user, pass)) = text.split_once(':') {
-                    found.push(http("HTTP Basic", Some(user.into()), pass.into()));
+                    found.push(http(protocol, "HTTP Basic", Some(user.into()), pass.into()));
                 }
             }
         }
         "bearer" if !rest.trim().is_empty() => {
-            found.push(http("HTTP Bearer", None, rest.trim().into()));
+            found.push(http(protocol, "HTTP Bearer", None, rest.trim().into()));
         }
         "digest" => {
             // Only the user name is in clear; the response is a hash.
@@ -144,7 +156,12 @@ fn authorization(value: &str, found: &mut Vec<Credential>) {
                 (k.trim().eq_ignore_ascii_case("username")).then(|| v.trim().trim_matches('"'))
             });
             if let Some(user) = user {
-                found.push(http("HTTP Digest", Some(user.into()), String::new()));
+                found.push(http(
+                    protocol,
+                    "HTTP Digest",
+                    Some(user.into()),
+                    String::new(),
+                ));
             }
         }
         _ => {}
@@ -153,7 +170,12 @@ fn authorization(value: &str, found: &mut Vec<Credential>) {
 
 /// `a=b&c=d`, percent-decoded; one credential for the secret fields, with the user name
 /// field if any.
-fn fields(text: &str, mechanism: &'static str, found: &mut Vec<Credential>) {
+fn fields(
+    protocol: &'static str,
+    text: &str,
+    mechanism: &'static str,
+    found: &mut Vec<Credential>,
+) {
     let mut user = None;
     let mut secrets = Vec::new();
     for pair in text.split('&') {
@@ -170,7 +192,7 @@ fn fields(text: &str, mechanism: &'static str, found: &mut Vec<Credential>) {
         }
     }
     for s in secrets {
-        found.push(http(mechanism, user.clone(), s));
+        found.push(http(protocol, mechanism, user.clone(), s));
     }
 }
 
@@ -217,7 +239,7 @@ impl StreamParser for HttpParser {
                     if *n == 0 {
                         let text = String::from_utf8_lossy(body).into_owned();
                         let mut found = Vec::new();
-                        fields(&text, "form POST", &mut found);
+                        fields("http", &text, "form POST", &mut found);
                         if let Some(last) = self.pending.back_mut() {
                             last.extend(found);
                         }
@@ -255,7 +277,9 @@ impl StreamParser for HttpParser {
     fn server_data(&mut self, data: &[u8], found: &mut Vec<Credential>) {
         let mut statuses = Vec::new();
         self.server.push(data, |line| {
-            if let Some(rest) = line.strip_prefix(b"HTTP/1.")
+            if let Some(rest) = line
+                .strip_prefix(b"HTTP/1.")
+                .or_else(|| line.strip_prefix(b"RTSP/1."))
                 && let Some(code) = rest.get(2..5)
                 && let Ok(code) = std::str::from_utf8(code).unwrap_or("").parse::<u16>()
             {
@@ -373,6 +397,22 @@ mod tests {
                 ("query string", None, "K123", LoginOutcome::Accepted),
             ]
         );
+    }
+
+    #[test]
+    fn rtsp_basic_auth_names_rtsp() {
+        let f = run(&[
+            (
+                true,
+                b"DESCRIBE rtsp://10.0.0.7/cam RTSP/1.0\r\nCSeq: 2\r\nAuthorization: Basic YWRtaW46Y2FtLXB3\r\n\r\n",
+            ),
+            (false, b"RTSP/1.0 200 OK\r\nCSeq: 2\r\n\r\n"),
+        ]);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].protocol, "rtsp");
+        assert_eq!(f[0].username.as_deref(), Some("admin"));
+        assert_eq!(f[0].secret, "cam-pw");
+        assert_eq!(f[0].outcome, LoginOutcome::Accepted);
     }
 
     #[test]

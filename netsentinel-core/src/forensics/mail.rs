@@ -1,9 +1,11 @@
-//! Line-based login protocols: FTP, POP3, IMAP and SMTP.
+//! Line-based login protocols: FTP, POP3, IMAP, SMTP, Redis and IRC.
 //!
 //! Client commands seen: `USER`/`PASS` (FTP, POP3), `APOP` (POP3: user name and a digest,
 //! no password), `LOGIN` (IMAP, quoted or atom arguments), SASL `AUTH`/`AUTHENTICATE`
 //! `PLAIN` (initial response or after a continuation) and `LOGIN` (user and password as
-//! two base64 lines). The server's next final reply gives the verdict.
+//! two base64 lines), Redis `AUTH [user] password` (inline or as a RESP array), IRC `PASS`
+//! with the following `NICK`, and `IDENTIFY` to NickServ. The server's next final reply
+//! gives the verdict.
 
 use super::lines::LineBuffer;
 use super::{Credential, LoginOutcome, StreamParser, base64_decode, sasl_plain};
@@ -15,6 +17,8 @@ pub(crate) enum LineProtocol {
     Pop3,
     Imap,
     Smtp,
+    Redis,
+    Irc,
 }
 
 impl LineProtocol {
@@ -24,6 +28,8 @@ impl LineProtocol {
             LineProtocol::Pop3 => "pop3",
             LineProtocol::Imap => "imap",
             LineProtocol::Smtp => "smtp",
+            LineProtocol::Redis => "redis",
+            LineProtocol::Irc => "irc",
         }
     }
 
@@ -44,6 +50,25 @@ impl LineProtocol {
                     Some(LoginOutcome::Rejected)
                 } else {
                     None
+                }
+            }
+            LineProtocol::Redis => {
+                if l.starts_with("+OK") {
+                    Some(LoginOutcome::Accepted)
+                } else if l.starts_with('-') {
+                    Some(LoginOutcome::Rejected)
+                } else {
+                    None
+                }
+            }
+            LineProtocol::Irc => {
+                // ":server 001 nick :Welcome", ":server 464 nick :Password incorrect".
+                let code = l.split_ascii_whitespace().nth(1).unwrap_or("");
+                match code {
+                    "001" => Some(LoginOutcome::Accepted),
+                    "464" | "465" => Some(LoginOutcome::Rejected),
+                    _ if l.starts_with("ERROR") => Some(LoginOutcome::Rejected),
+                    _ => None,
                 }
             }
             LineProtocol::Imap => {
@@ -83,6 +108,10 @@ pub(crate) struct MailParser {
     user: Option<String>,
     sasl: Sasl,
     pending: Vec<Credential>,
+    /// Redis RESP array being read: arguments still expected, and those read.
+    resp: Option<(usize, Vec<String>)>,
+    /// IRC `PASS` waiting for its `NICK`.
+    irc_pass: Option<String>,
 }
 
 impl MailParser {
@@ -94,7 +123,48 @@ impl MailParser {
             user: None,
             sasl: Sasl::None,
             pending: Vec::new(),
+            resp: None,
+            irc_pass: None,
         }
+    }
+
+    /// A Redis command as its words (from a RESP array or an inline command).
+    fn redis_command(&mut self, words: &[String]) {
+        if words
+            .first()
+            .is_some_and(|w| w.eq_ignore_ascii_case("AUTH"))
+        {
+            match words {
+                [_, pass] => self.found("AUTH", None, pass.clone()),
+                [_, user, pass] => self.found("AUTH", Some(user.clone()), pass.clone()),
+                _ => {}
+            }
+        }
+    }
+
+    /// One line of a Redis client stream: RESP (`*N`, `$len`, argument) or inline.
+    fn redis_line(&mut self, line: &str) {
+        if let Some((left, mut args)) = self.resp.take() {
+            if line.starts_with('$') {
+                self.resp = Some((left, args));
+                return;
+            }
+            args.push(line.to_string());
+            if left <= 1 {
+                self.redis_command(&args);
+            } else {
+                self.resp = Some((left - 1, args));
+            }
+            return;
+        }
+        if let Some(n) = line.strip_prefix('*').and_then(|n| n.parse::<usize>().ok()) {
+            if (1..=64).contains(&n) {
+                self.resp = Some((n, Vec::new()));
+            }
+            return;
+        }
+        let words: Vec<String> = line.split_ascii_whitespace().map(str::to_string).collect();
+        self.redis_command(&words);
     }
 
     fn found(&mut self, mechanism: &'static str, username: Option<String>, secret: String) {
@@ -110,6 +180,11 @@ impl MailParser {
     fn client_line(&mut self, raw: &[u8]) {
         let line = String::from_utf8_lossy(raw);
         let line = line.trim();
+        match self.protocol {
+            LineProtocol::Redis => return self.redis_line(line),
+            LineProtocol::Irc => return self.irc_line(line),
+            _ => {}
+        }
         // A pending SASL step takes the whole line.
         match std::mem::replace(&mut self.sasl, Sasl::None) {
             Sasl::Plain => {
@@ -184,6 +259,51 @@ impl MailParser {
                         }
                     }
                     ("LOGIN", None) => self.sasl = Sasl::LoginUser,
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl MailParser {
+    fn irc_line(&mut self, line: &str) {
+        let mut words = line.splitn(2, ' ');
+        let verb = words.next().unwrap_or("").to_ascii_uppercase();
+        let rest = words.next().unwrap_or("").trim();
+        match verb.as_str() {
+            "PASS" => self.irc_pass = Some(rest.trim_start_matches(':').to_string()),
+            "NICK" => {
+                if let Some(pass) = self.irc_pass.take() {
+                    let nick = rest.trim_start_matches(':').to_string();
+                    self.found("PASS", Some(nick), pass);
+                }
+            }
+            "PRIVMSG" | "NS" | "NICKSERV" => {
+                // PRIVMSG NickServ :IDENTIFY [account] password
+                let text = if verb == "PRIVMSG" {
+                    match rest.split_once(' ') {
+                        Some((target, text)) if target.eq_ignore_ascii_case("nickserv") => {
+                            text.trim_start_matches(':')
+                        }
+                        _ => return,
+                    }
+                } else {
+                    rest
+                };
+                let parts: Vec<&str> = text.split_ascii_whitespace().collect();
+                match parts.as_slice() {
+                    [cmd, pass] if cmd.eq_ignore_ascii_case("IDENTIFY") => {
+                        self.found("NickServ IDENTIFY", None, (*pass).to_string());
+                    }
+                    [cmd, user, pass] if cmd.eq_ignore_ascii_case("IDENTIFY") => {
+                        self.found(
+                            "NickServ IDENTIFY",
+                            Some((*user).to_string()),
+                            (*pass).to_string(),
+                        );
+                    }
                     _ => {}
                 }
             }
@@ -399,6 +519,60 @@ mod tests {
         assert_eq!(
             one(&f),
             ("AUTH LOGIN", Some("eve"), "secret", LoginOutcome::Rejected)
+        );
+    }
+
+    #[test]
+    fn redis_auth_as_resp_array_and_inline_acl() {
+        let f = run(
+            LineProtocol::Redis,
+            &[
+                (true, "*2\r\n$4\r\nAUTH\r\n$11\r\nfoobared-42\r\n"),
+                (false, "+OK\r\n"),
+            ],
+        );
+        assert_eq!(
+            one(&f),
+            ("AUTH", None, "foobared-42", LoginOutcome::Accepted)
+        );
+        let f = run(
+            LineProtocol::Redis,
+            &[
+                (true, "AUTH app s3cr3t\r\n"),
+                (false, "-WRONGPASS invalid username-password pair\r\n"),
+            ],
+        );
+        assert_eq!(
+            one(&f),
+            ("AUTH", Some("app"), "s3cr3t", LoginOutcome::Rejected)
+        );
+    }
+
+    #[test]
+    fn irc_pass_nick_and_nickserv_identify() {
+        let f = run(
+            LineProtocol::Irc,
+            &[
+                (true, "PASS :hunter2\r\nNICK zoe\r\nUSER zoe 0 * :Zoe\r\n"),
+                (false, ":irc.lab 001 zoe :Welcome to the lab IRC\r\n"),
+            ],
+        );
+        assert_eq!(
+            one(&f),
+            ("PASS", Some("zoe"), "hunter2", LoginOutcome::Accepted)
+        );
+        let f = run(
+            LineProtocol::Irc,
+            &[(true, "PRIVMSG NickServ :IDENTIFY zoe n1ckpass\r\n")],
+        );
+        assert_eq!(
+            one(&f),
+            (
+                "NickServ IDENTIFY",
+                Some("zoe"),
+                "n1ckpass",
+                LoginOutcome::Unknown
+            )
         );
     }
 
