@@ -6,7 +6,10 @@
 //! PLAIN`/`LOGIN`; Telnet login prompts (option negotiation skipped, line editing
 //! applied); HTTP and RTSP Basic, Bearer and Digest (user name) authorization, API-key
 //! headers, secrets in query strings and login forms; Redis `AUTH`; IRC `PASS` and
-//! NickServ `IDENTIFY`. Protocols are chosen by the server's port
+//! NickServ `IDENTIFY`; LDAP simple binds; SNMP v1/v2c community strings (UDP). In the
+//! TCP streams, secrets in the payload either way: AWS keys,
+//! GitHub, GitLab and Slack tokens, JSON Web Tokens, private key blocks, passwords in
+//! URLs. Protocols are chosen by the server's port
 //! (`*_ports`). One alert per login, with the server's verdict (accepted, rejected,
 //! unknown); the same credential from the same client to the same service again within
 //! `repeat_secs` (default an hour) is counted, not re-reported, and of rejected logins
@@ -34,8 +37,8 @@ use crate::alert::{Alert, Severity};
 use crate::decode::{PacketView, TcpFlags};
 use crate::flow::{Flow, FlowId};
 use crate::forensics::{
-    Credential, HttpParser, LineProtocol, LoginOutcome, MailParser, StreamParser, TelnetParser,
-    mask,
+    Credential, HttpParser, LdapParser, LineProtocol, LoginOutcome, MailParser, SecretScanner,
+    StreamParser, TelnetParser, mask, snmp_community,
 };
 use crate::reassembly::{ReassemblyBudget, ReassemblyLimits, StreamEvent, TcpStream};
 use crate::time::Timestamp;
@@ -63,6 +66,10 @@ pub struct PlaintextCredentialsConfig {
     pub redis_ports: Vec<u16>,
     /// IRC ports. Default 6667.
     pub irc_ports: Vec<u16>,
+    /// LDAP ports. Default 389.
+    pub ldap_ports: Vec<u16>,
+    /// SNMP ports (UDP; agents and trap receivers). Default 161, 162.
+    pub snmp_ports: Vec<u16>,
     /// The same credential to the same service from the same client within this many
     /// seconds is counted, not reported again. Default 3,600.
     pub repeat_secs: u64,
@@ -86,6 +93,8 @@ impl Default for PlaintextCredentialsConfig {
             http_ports: vec![80, 8000, 8008, 8080, 8888, 3128, 554],
             redis_ports: vec![6379],
             irc_ports: vec![6667],
+            ldap_ports: vec![389],
+            snmp_ports: vec![161, 162],
             repeat_secs: 3_600,
             max_sessions: 65_536,
             max_buffer_per_stream: 256 * 1024,
@@ -119,6 +128,9 @@ struct Session {
     client: TcpStream,
     server: TcpStream,
     parser: Box<dyn StreamParser>,
+    protocol: &'static str,
+    /// Secrets in the client's and the server's bytes.
+    secrets: [SecretScanner; 2],
 }
 
 /// Client, server, port, protocol, mechanism, user name, secret; rejected logins share one
@@ -171,24 +183,29 @@ impl PlaintextCredentialsDetector {
         self
     }
 
-    fn parser_for(&self, port: u16) -> Option<Box<dyn StreamParser>> {
+    fn parser_for(&self, port: u16) -> Option<(&'static str, Box<dyn StreamParser>)> {
         let c = &self.config;
+        let line = |name, p| -> Option<(&'static str, Box<dyn StreamParser>)> {
+            Some((name, Box::new(MailParser::new(p))))
+        };
         if c.ftp_ports.contains(&port) {
-            Some(Box::new(MailParser::new(LineProtocol::Ftp)))
+            line("ftp", LineProtocol::Ftp)
         } else if c.pop3_ports.contains(&port) {
-            Some(Box::new(MailParser::new(LineProtocol::Pop3)))
+            line("pop3", LineProtocol::Pop3)
         } else if c.imap_ports.contains(&port) {
-            Some(Box::new(MailParser::new(LineProtocol::Imap)))
+            line("imap", LineProtocol::Imap)
         } else if c.smtp_ports.contains(&port) {
-            Some(Box::new(MailParser::new(LineProtocol::Smtp)))
-        } else if c.telnet_ports.contains(&port) {
-            Some(Box::new(TelnetParser::new()))
+            line("smtp", LineProtocol::Smtp)
         } else if c.redis_ports.contains(&port) {
-            Some(Box::new(MailParser::new(LineProtocol::Redis)))
+            line("redis", LineProtocol::Redis)
         } else if c.irc_ports.contains(&port) {
-            Some(Box::new(MailParser::new(LineProtocol::Irc)))
+            line("irc", LineProtocol::Irc)
+        } else if c.telnet_ports.contains(&port) {
+            Some(("telnet", Box::new(TelnetParser::new())))
+        } else if c.ldap_ports.contains(&port) {
+            Some(("ldap", Box::new(LdapParser::default())))
         } else if c.http_ports.contains(&port) {
-            Some(Box::new(HttpParser::new()))
+            Some(("http", Box::new(HttpParser::new())))
         } else {
             None
         }
@@ -297,17 +314,28 @@ impl PlaintextCredentialsDetector {
     }
 }
 
-/// Feeds one stream's events to the parser.
+/// Feeds one stream's events to the parser and the secret scanner of that direction.
 fn feed(
     parser: &mut dyn StreamParser,
+    secrets: &mut SecretScanner,
+    protocol: &'static str,
     from_client: bool,
     event: StreamEvent<'_>,
     found: &mut Vec<Credential>,
 ) {
-    match (event, from_client) {
-        (StreamEvent::Data(d), true) => parser.client_data(d, found),
-        (StreamEvent::Data(d), false) => parser.server_data(d, found),
-        (StreamEvent::Gap(_), client) => parser.gap(client),
+    match event {
+        StreamEvent::Data(d) => {
+            if from_client {
+                parser.client_data(d, found);
+            } else {
+                parser.server_data(d, found);
+            }
+            secrets.scan(protocol, d, found);
+        }
+        StreamEvent::Gap(_) => {
+            parser.gap(from_client);
+            secrets.reset();
+        }
     }
 }
 
@@ -317,10 +345,27 @@ impl Detector for PlaintextCredentialsDetector {
     }
 
     fn interest(&self) -> Interest {
-        Interest::TCP | Interest::FLOW_END
+        Interest::TCP | Interest::UDP | Interest::FLOW_END
     }
 
     fn on_packet(&mut self, pkt: &PacketView<'_>, cx: &mut Context<'_>) {
+        if let (crate::decode::Transport::Udp { dst_port, .. }, Some(flow)) =
+            (pkt.transport, cx.flow())
+        {
+            if self.config.snmp_ports.contains(&dst_port)
+                && let Some((mechanism, community)) = snmp_community(pkt.payload)
+            {
+                let found = vec![Credential {
+                    protocol: "snmp",
+                    mechanism,
+                    username: None,
+                    secret: community,
+                    outcome: LoginOutcome::Unknown,
+                }];
+                self.report(found, flow, cx.now(), cx);
+            }
+            return;
+        }
         let (Some(tcp), Some(flow)) = (pkt.tcp(), cx.flow()) else {
             return;
         };
@@ -332,7 +377,7 @@ impl Detector for PlaintextCredentialsDetector {
             if pkt.payload.is_empty() {
                 return;
             }
-            let Some(parser) = self.parser_for(flow.dst_port) else {
+            let Some((protocol, parser)) = self.parser_for(flow.dst_port) else {
                 return;
             };
             if self.sessions.len() >= self.config.max_sessions {
@@ -345,6 +390,8 @@ impl Detector for PlaintextCredentialsDetector {
                     client: TcpStream::new(self.limits),
                     server: TcpStream::new(self.limits),
                     parser,
+                    protocol,
+                    secrets: Default::default(),
                 },
             );
         }
@@ -364,8 +411,17 @@ impl Detector for PlaintextCredentialsDetector {
         }
         let mut found = Vec::new();
         let parser = &mut session.parser;
+        let protocol = session.protocol;
+        let secrets = &mut session.secrets[usize::from(!from_client)];
         stream.segment(tcp.seq, pkt.payload, &mut self.budget, &mut |e| {
-            feed(parser.as_mut(), from_client, e, &mut found)
+            feed(
+                parser.as_mut(),
+                secrets,
+                protocol,
+                from_client,
+                e,
+                &mut found,
+            )
         });
         if !found.is_empty() {
             self.report(found, flow, cx.now(), cx);
@@ -378,13 +434,31 @@ impl Detector for PlaintextCredentialsDetector {
         };
         let mut found = Vec::new();
         let parser = &mut session.parser;
+        let protocol = session.protocol;
+        let [client_secrets, server_secrets] = &mut session.secrets;
         session.client.finish(&mut self.budget, &mut |e| {
-            feed(parser.as_mut(), true, e, &mut found)
+            feed(
+                parser.as_mut(),
+                client_secrets,
+                protocol,
+                true,
+                e,
+                &mut found,
+            )
         });
         session.server.finish(&mut self.budget, &mut |e| {
-            feed(parser.as_mut(), false, e, &mut found)
+            feed(
+                parser.as_mut(),
+                server_secrets,
+                protocol,
+                false,
+                e,
+                &mut found,
+            )
         });
         parser.finish(&mut found);
+        client_secrets.flush(protocol, &mut found);
+        server_secrets.flush(protocol, &mut found);
         self.report(found, flow, cx.now(), cx);
     }
 }

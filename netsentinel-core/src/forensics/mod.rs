@@ -5,15 +5,19 @@
 //! per login, with the server's verdict when it gives one. Secrets leave this module only
 //! masked ([`mask`]) except in the [`Credential`] itself, which is meant for the vault.
 
+mod ber;
 mod http;
 mod lines;
 mod mail;
+mod secrets;
 mod telnet;
 
 use serde::Serialize;
 
+pub(crate) use ber::{LdapParser, snmp_community};
 pub(crate) use http::HttpParser;
 pub(crate) use mail::{LineProtocol, MailParser};
+pub(crate) use secrets::SecretScanner;
 pub(crate) use telnet::TelnetParser;
 
 /// Whether the server accepted a login.
