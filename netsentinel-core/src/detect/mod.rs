@@ -23,6 +23,7 @@ pub mod insecure_service;
 pub mod ml_anomaly;
 pub mod plaintext_credentials;
 pub mod port_scan;
+pub mod sensitive_data;
 pub mod suspicious_dns;
 pub mod syn_flood;
 pub mod tcp_anomaly;
@@ -245,6 +246,8 @@ pub struct DetectorsConfig {
     pub ml_anomaly: ml_anomaly::MlAnomalyConfig,
     /// `plaintext_credentials`.
     pub plaintext_credentials: plaintext_credentials::PlaintextCredentialsConfig,
+    /// `sensitive_data`.
+    pub sensitive_data: sensitive_data::SensitiveDataConfig,
 }
 
 /// The built-in detectors that `config` enables, in a fixed order. This one list is the
@@ -329,6 +332,11 @@ pub fn builtin(config: &DetectorsConfig) -> Result<Vec<Box<dyn Detector>>, Confi
         out.push(Box::new(
             plaintext_credentials::PlaintextCredentialsDetector::new(&config.plaintext_credentials),
         ));
+    }
+    if config.sensitive_data.enabled {
+        out.push(Box::new(sensitive_data::SensitiveDataDetector::new(
+            &config.sensitive_data,
+        )));
     }
     if config.ml_anomaly.enabled {
         out.push(Box::new(ml_anomaly::MlAnomalyDetector::new(
