@@ -6,7 +6,8 @@
 //! PLAIN`/`LOGIN`; Telnet login prompts (option negotiation skipped, line editing
 //! applied); HTTP and RTSP Basic, Bearer and Digest (user name) authorization, API-key
 //! headers, secrets in query strings and login forms; Redis `AUTH`; IRC `PASS` and
-//! NickServ `IDENTIFY`; LDAP simple binds; SNMP v1/v2c community strings (UDP). In the
+//! NickServ `IDENTIFY`; LDAP simple binds; PostgreSQL cleartext and MD5 passwords; NTLM
+//! (user, domain and NetNTLM response) in HTTP; SNMP v1/v2c community strings (UDP). In the
 //! TCP streams, secrets in the payload either way: AWS keys,
 //! GitHub, GitLab and Slack tokens, JSON Web Tokens, private key blocks, passwords in
 //! URLs. Protocols are chosen by the server's port
@@ -37,8 +38,8 @@ use crate::alert::{Alert, Severity};
 use crate::decode::{PacketView, TcpFlags};
 use crate::flow::{Flow, FlowId};
 use crate::forensics::{
-    Credential, HttpParser, LdapParser, LineProtocol, LoginOutcome, MailParser, SecretScanner,
-    StreamParser, TelnetParser, mask, snmp_community,
+    Credential, HttpParser, LdapParser, LineProtocol, LoginOutcome, MailParser, PostgresParser,
+    SecretScanner, StreamParser, TelnetParser, mask, snmp_community,
 };
 use crate::reassembly::{ReassemblyBudget, ReassemblyLimits, StreamEvent, TcpStream};
 use crate::time::Timestamp;
@@ -68,6 +69,8 @@ pub struct PlaintextCredentialsConfig {
     pub irc_ports: Vec<u16>,
     /// LDAP ports. Default 389.
     pub ldap_ports: Vec<u16>,
+    /// PostgreSQL ports. Default 5432.
+    pub postgres_ports: Vec<u16>,
     /// SNMP ports (UDP; agents and trap receivers). Default 161, 162.
     pub snmp_ports: Vec<u16>,
     /// The same credential to the same service from the same client within this many
@@ -94,6 +97,7 @@ impl Default for PlaintextCredentialsConfig {
             redis_ports: vec![6379],
             irc_ports: vec![6667],
             ldap_ports: vec![389],
+            postgres_ports: vec![5432],
             snmp_ports: vec![161, 162],
             repeat_secs: 3_600,
             max_sessions: 65_536,
@@ -204,6 +208,8 @@ impl PlaintextCredentialsDetector {
             Some(("telnet", Box::new(TelnetParser::new())))
         } else if c.ldap_ports.contains(&port) {
             Some(("ldap", Box::new(LdapParser::default())))
+        } else if c.postgres_ports.contains(&port) {
+            Some(("postgresql", Box::new(PostgresParser::default())))
         } else if c.http_ports.contains(&port) {
             Some(("http", Box::new(HttpParser::new())))
         } else {

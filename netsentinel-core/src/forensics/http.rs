@@ -149,6 +149,19 @@ fn authorization(protocol: &'static str, value: &str, found: &mut Vec<Credential
         "bearer" if !rest.trim().is_empty() => {
             found.push(http(protocol, "HTTP Bearer", None, rest.trim().into()));
         }
+        "ntlm" | "negotiate" => {
+            // Negotiate may carry NTLM inside SPNEGO; the message is found by its signature.
+            if let Some(raw) = base64_decode(rest)
+                && let Some((user, domain, nt)) = super::ntlm::authenticate_message(&raw)
+            {
+                let who = if domain.is_empty() {
+                    user
+                } else {
+                    format!("{domain}\\{user}")
+                };
+                found.push(http(protocol, "NTLM", Some(who), nt));
+            }
+        }
         "digest" => {
             // Only the user name is in clear; the response is a hash.
             let user = rest.split(',').find_map(|kv| {
@@ -397,6 +410,20 @@ mod tests {
                 ("query string", None, "K123", LoginOutcome::Accepted),
             ]
         );
+    }
+
+    #[test]
+    fn ntlm_type3_gives_domain_user_and_response() {
+        use base64::Engine as _;
+        let b64 =
+            base64::engine::general_purpose::STANDARD.encode(super::super::ntlm::tests::type3());
+        let req = format!("GET /intranet HTTP/1.1\r\nAuthorization: NTLM {b64}\r\n\r\n");
+        let f = run(&[(true, req.as_bytes()), (false, b"HTTP/1.1 200 OK\r\n\r\n")]);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].mechanism, "NTLM");
+        assert_eq!(f[0].username.as_deref(), Some("LAB\\alice"));
+        assert!(f[0].secret.starts_with("000102"));
+        assert_eq!(f[0].outcome, LoginOutcome::Accepted);
     }
 
     #[test]

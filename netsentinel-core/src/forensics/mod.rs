@@ -9,6 +9,8 @@ mod ber;
 mod http;
 mod lines;
 mod mail;
+mod ntlm;
+mod postgres;
 mod secrets;
 mod telnet;
 
@@ -17,6 +19,7 @@ use serde::Serialize;
 pub(crate) use ber::{LdapParser, snmp_community};
 pub(crate) use http::HttpParser;
 pub(crate) use mail::{LineProtocol, MailParser};
+pub(crate) use postgres::PostgresParser;
 pub(crate) use secrets::SecretScanner;
 pub(crate) use telnet::TelnetParser;
 
