@@ -7,7 +7,9 @@
 //! applied); HTTP and RTSP Basic, Bearer and Digest (user name) authorization, API-key
 //! headers, secrets in query strings and login forms; Redis `AUTH`; IRC `PASS` and
 //! NickServ `IDENTIFY`; LDAP simple binds; PostgreSQL cleartext and MD5 passwords; NTLM
-//! (user, domain and NetNTLM response) in HTTP; SNMP v1/v2c community strings (UDP). In the
+//! (user, domain and NetNTLM response) in HTTP; MySQL logins (cleartext plugin, or salt and
+//! scrambled response); VNC challenge and response; SNMP v1/v2c community strings and SIP
+//! Digest user names (UDP). In the
 //! TCP streams, secrets in the payload either way: AWS keys,
 //! GitHub, GitLab and Slack tokens, JSON Web Tokens, private key blocks, passwords in
 //! URLs. Protocols are chosen by the server's port
@@ -38,8 +40,9 @@ use crate::alert::{Alert, Severity};
 use crate::decode::{PacketView, TcpFlags};
 use crate::flow::{Flow, FlowId};
 use crate::forensics::{
-    Credential, HttpParser, LdapParser, LineProtocol, LoginOutcome, MailParser, PostgresParser,
-    SecretScanner, StreamParser, TelnetParser, mask, snmp_community,
+    Credential, HttpParser, LdapParser, LineProtocol, LoginOutcome, MailParser, MysqlParser,
+    PostgresParser, SecretScanner, StreamParser, TelnetParser, VncParser, mask, sip_digest_user,
+    snmp_community,
 };
 use crate::reassembly::{ReassemblyBudget, ReassemblyLimits, StreamEvent, TcpStream};
 use crate::time::Timestamp;
@@ -71,6 +74,12 @@ pub struct PlaintextCredentialsConfig {
     pub ldap_ports: Vec<u16>,
     /// PostgreSQL ports. Default 5432.
     pub postgres_ports: Vec<u16>,
+    /// MySQL ports. Default 3306.
+    pub mysql_ports: Vec<u16>,
+    /// VNC ports. Default 5900 to 5903.
+    pub vnc_ports: Vec<u16>,
+    /// SIP ports (UDP). Default 5060.
+    pub sip_ports: Vec<u16>,
     /// SNMP ports (UDP; agents and trap receivers). Default 161, 162.
     pub snmp_ports: Vec<u16>,
     /// The same credential to the same service from the same client within this many
@@ -98,6 +107,9 @@ impl Default for PlaintextCredentialsConfig {
             irc_ports: vec![6667],
             ldap_ports: vec![389],
             postgres_ports: vec![5432],
+            mysql_ports: vec![3306],
+            vnc_ports: vec![5900, 5901, 5902, 5903],
+            sip_ports: vec![5060],
             snmp_ports: vec![161, 162],
             repeat_secs: 3_600,
             max_sessions: 65_536,
@@ -210,6 +222,10 @@ impl PlaintextCredentialsDetector {
             Some(("ldap", Box::new(LdapParser::default())))
         } else if c.postgres_ports.contains(&port) {
             Some(("postgresql", Box::new(PostgresParser::default())))
+        } else if c.mysql_ports.contains(&port) {
+            Some(("mysql", Box::new(MysqlParser::default())))
+        } else if c.vnc_ports.contains(&port) {
+            Some(("vnc", Box::new(VncParser::default())))
         } else if c.http_ports.contains(&port) {
             Some(("http", Box::new(HttpParser::new())))
         } else {
@@ -358,17 +374,21 @@ impl Detector for PlaintextCredentialsDetector {
         if let (crate::decode::Transport::Udp { dst_port, .. }, Some(flow)) =
             (pkt.transport, cx.flow())
         {
-            if self.config.snmp_ports.contains(&dst_port)
-                && let Some((mechanism, community)) = snmp_community(pkt.payload)
-            {
-                let found = vec![Credential {
+            let found = if self.config.snmp_ports.contains(&dst_port) {
+                snmp_community(pkt.payload).map(|(mechanism, community)| Credential {
                     protocol: "snmp",
                     mechanism,
                     username: None,
                     secret: community,
                     outcome: LoginOutcome::Unknown,
-                }];
-                self.report(found, flow, cx.now(), cx);
+                })
+            } else if self.config.sip_ports.contains(&dst_port) {
+                sip_digest_user(pkt.payload)
+            } else {
+                None
+            };
+            if let Some(c) = found {
+                self.report(vec![c], flow, cx.now(), cx);
             }
             return;
         }

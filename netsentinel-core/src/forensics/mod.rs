@@ -9,19 +9,23 @@ mod ber;
 mod http;
 mod lines;
 mod mail;
+mod mysql;
 mod ntlm;
 mod postgres;
 mod secrets;
 mod telnet;
+mod vnc;
 
 use serde::Serialize;
 
 pub(crate) use ber::{LdapParser, snmp_community};
 pub(crate) use http::HttpParser;
 pub(crate) use mail::{LineProtocol, MailParser};
+pub(crate) use mysql::MysqlParser;
 pub(crate) use postgres::PostgresParser;
 pub(crate) use secrets::SecretScanner;
 pub(crate) use telnet::TelnetParser;
+pub(crate) use vnc::VncParser;
 
 /// Whether the server accepted a login.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -87,6 +91,42 @@ pub(crate) trait StreamParser: Send {
     fn finish(&mut self, found: &mut Vec<Credential>);
 }
 
+/// SIP requests with a Digest `Authorization`/`Proxy-Authorization`: the user name (the
+/// response is a hash). `None` for anything else.
+pub(crate) fn sip_digest_user(payload: &[u8]) -> Option<Credential> {
+    let text = std::str::from_utf8(payload.get(..payload.len().min(4096))?).ok()?;
+    let first = text.lines().next()?;
+    if !first.ends_with("SIP/2.0") {
+        return None;
+    }
+    let method = first.split(' ').next()?;
+    text.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        let name = name.trim().to_ascii_lowercase();
+        if name != "authorization" && name != "proxy-authorization" {
+            return None;
+        }
+        let rest = value.trim().strip_prefix("Digest")?;
+        let user = rest.split(',').find_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            k.trim()
+                .eq_ignore_ascii_case("username")
+                .then(|| v.trim().trim_matches('"').to_string())
+        })?;
+        Some(Credential {
+            protocol: "sip",
+            mechanism: if method == "REGISTER" {
+                "Digest REGISTER (user name)"
+            } else {
+                "Digest (user name)"
+            },
+            username: Some(user),
+            secret: String::new(),
+            outcome: LoginOutcome::Unknown,
+        })
+    })
+}
+
 /// Decodes standard base64 (padding optional), or `None`.
 pub(crate) fn base64_decode(text: &str) -> Option<Vec<u8>> {
     use base64::Engine as _;
@@ -122,6 +162,17 @@ mod tests {
         );
         assert_eq!(sasl_plain("not base64!"), None);
         assert_eq!(sasl_plain("YWJj"), None, "no NUL separators");
+    }
+
+    #[test]
+    fn sip_register_digest_user() {
+        let msg = b"REGISTER sip:lab.test SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.5\r\n\
+            Authorization: Digest username=\"1001\", realm=\"lab.test\", nonce=\"x\", \
+            uri=\"sip:lab.test\", response=\"0123\"\r\n\r\n";
+        let c = sip_digest_user(msg).unwrap();
+        assert_eq!(c.username.as_deref(), Some("1001"));
+        assert_eq!(c.mechanism, "Digest REGISTER (user name)");
+        assert!(sip_digest_user(b"SIP/2.0 200 OK\r\n\r\n").is_none());
     }
 
     #[test]
