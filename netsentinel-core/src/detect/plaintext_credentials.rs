@@ -9,7 +9,8 @@
 //! NickServ `IDENTIFY`; LDAP simple binds; PostgreSQL cleartext and MD5 passwords; NTLM
 //! (user, domain and NetNTLM response) in HTTP; MySQL logins (cleartext plugin, or salt and
 //! scrambled response); VNC challenge and response; SNMP v1/v2c community strings and SIP
-//! Digest user names (UDP). In the
+//! Digest user names (UDP); NTLM in SMB session setups, MongoDB SCRAM user names and
+//! Kerberos AS-REQ client names (TCP and UDP). In the
 //! TCP streams, secrets in the payload either way: AWS keys,
 //! GitHub, GitLab and Slack tokens, JSON Web Tokens, private key blocks, passwords in
 //! URLs. Protocols are chosen by the server's port
@@ -40,9 +41,9 @@ use crate::alert::{Alert, Severity};
 use crate::decode::{PacketView, TcpFlags};
 use crate::flow::{Flow, FlowId};
 use crate::forensics::{
-    Credential, HttpParser, LdapParser, LineProtocol, LoginOutcome, MailParser, MysqlParser,
-    PostgresParser, SecretScanner, StreamParser, TelnetParser, VncParser, mask, sip_digest_user,
-    snmp_community,
+    BinaryParser, BinaryProtocol, Credential, HttpParser, LdapParser, LineProtocol, LoginOutcome,
+    MailParser, MysqlParser, PostgresParser, SecretScanner, StreamParser, TelnetParser, VncParser,
+    kerberos_as_req, mask, sip_digest_user, snmp_community,
 };
 use crate::reassembly::{ReassemblyBudget, ReassemblyLimits, StreamEvent, TcpStream};
 use crate::time::Timestamp;
@@ -80,6 +81,12 @@ pub struct PlaintextCredentialsConfig {
     pub vnc_ports: Vec<u16>,
     /// SIP ports (UDP). Default 5060.
     pub sip_ports: Vec<u16>,
+    /// SMB ports. Default 445, 139.
+    pub smb_ports: Vec<u16>,
+    /// MongoDB ports. Default 27017.
+    pub mongodb_ports: Vec<u16>,
+    /// Kerberos ports (TCP and UDP). Default 88.
+    pub kerberos_ports: Vec<u16>,
     /// SNMP ports (UDP; agents and trap receivers). Default 161, 162.
     pub snmp_ports: Vec<u16>,
     /// The same credential to the same service from the same client within this many
@@ -110,6 +117,9 @@ impl Default for PlaintextCredentialsConfig {
             mysql_ports: vec![3306],
             vnc_ports: vec![5900, 5901, 5902, 5903],
             sip_ports: vec![5060],
+            smb_ports: vec![445, 139],
+            mongodb_ports: vec![27017],
+            kerberos_ports: vec![88],
             snmp_ports: vec![161, 162],
             repeat_secs: 3_600,
             max_sessions: 65_536,
@@ -226,6 +236,18 @@ impl PlaintextCredentialsDetector {
             Some(("mysql", Box::new(MysqlParser::default())))
         } else if c.vnc_ports.contains(&port) {
             Some(("vnc", Box::new(VncParser::default())))
+        } else if c.smb_ports.contains(&port) {
+            Some(("smb", Box::new(BinaryParser::new(BinaryProtocol::Smb))))
+        } else if c.mongodb_ports.contains(&port) {
+            Some((
+                "mongodb",
+                Box::new(BinaryParser::new(BinaryProtocol::Mongo)),
+            ))
+        } else if c.kerberos_ports.contains(&port) {
+            Some((
+                "kerberos",
+                Box::new(BinaryParser::new(BinaryProtocol::Kerberos)),
+            ))
         } else if c.http_ports.contains(&port) {
             Some(("http", Box::new(HttpParser::new())))
         } else {
@@ -384,6 +406,8 @@ impl Detector for PlaintextCredentialsDetector {
                 })
             } else if self.config.sip_ports.contains(&dst_port) {
                 sip_digest_user(pkt.payload)
+            } else if self.config.kerberos_ports.contains(&dst_port) {
+                kerberos_as_req(pkt.payload)
             } else {
                 None
             };

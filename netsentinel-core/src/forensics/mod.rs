@@ -6,6 +6,7 @@
 //! masked ([`mask`]) except in the [`Credential`] itself, which is meant for the vault.
 
 mod ber;
+mod binary;
 mod http;
 mod lines;
 mod mail;
@@ -19,6 +20,7 @@ mod vnc;
 use serde::Serialize;
 
 pub(crate) use ber::{LdapParser, snmp_community};
+pub(crate) use binary::{BinaryParser, BinaryProtocol, kerberos_as_req};
 pub(crate) use http::HttpParser;
 pub(crate) use mail::{LineProtocol, MailParser};
 pub(crate) use mysql::MysqlParser;

@@ -8,9 +8,15 @@
 /// 0 "NTLMSSP\0" | 8 type = 3 | 12 LM response | 20 NT response | 28 domain | 36 user
 ///   | 44 workstation | 52 session key | 60 flags      (each field: len u16, max u16, offset u32)
 /// ```
-pub(crate) fn authenticate_message(msg: &[u8]) -> Option<(String, String, String)> {
-    let start = msg.windows(8).position(|w| w == b"NTLMSSP\0")?;
-    let msg = &msg[start..];
+pub(crate) fn authenticate_message(data: &[u8]) -> Option<(String, String, String)> {
+    // Negotiate and challenge messages may come first in the same bytes.
+    data.windows(8)
+        .enumerate()
+        .filter(|(_, w)| *w == b"NTLMSSP\0")
+        .find_map(|(start, _)| parse_type3(&data[start..]))
+}
+
+fn parse_type3(msg: &[u8]) -> Option<(String, String, String)> {
     let u16_at = |o: usize| msg.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
     let u32_at = |o: usize| {
         msg.get(o..o + 4)
