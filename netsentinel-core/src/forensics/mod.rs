@@ -184,3 +184,91 @@ mod tests {
         assert!(!mask("Pop3-Secret!").contains("Secret"));
     }
 }
+
+#[cfg(test)]
+mod hostile_input {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn parsers() -> Vec<Box<dyn StreamParser>> {
+        vec![
+            Box::new(MailParser::new(LineProtocol::Ftp)),
+            Box::new(MailParser::new(LineProtocol::Pop3)),
+            Box::new(MailParser::new(LineProtocol::Imap)),
+            Box::new(MailParser::new(LineProtocol::Smtp)),
+            Box::new(MailParser::new(LineProtocol::Redis)),
+            Box::new(MailParser::new(LineProtocol::Irc)),
+            Box::new(HttpParser::new()),
+            Box::new(TelnetParser::new()),
+            Box::new(LdapParser::default()),
+            Box::new(PostgresParser::default()),
+            Box::new(MysqlParser::default()),
+            Box::new(VncParser::default()),
+            Box::new(BinaryParser::new(BinaryProtocol::Smb)),
+            Box::new(BinaryParser::new(BinaryProtocol::Mongo)),
+            Box::new(BinaryParser::new(BinaryProtocol::Kerberos)),
+        ]
+    }
+
+    /// Bytes biased towards what the parsers look for, so the fuzzing reaches past the
+    /// first check.
+    fn chunk() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..300),
+            prop::sample::select(vec![
+                b"USER a\r\nPASS b\r\n".to_vec(),
+                b"AUTH PLAIN\r\n".to_vec(),
+                b"a1 LOGIN \"x\" \"y\r\n".to_vec(),
+                b"*2\r\n$4\r\nAUTH\r\n".to_vec(),
+                b"GET / HTTP/1.1\r\nAuthorization: NTLM TlRMTVNTUAADAAAA\r\n\r\n".to_vec(),
+                b"POST / HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n".to_vec(),
+                b"\xff\xfa\x18\xff\xff".to_vec(),
+                b"login: ".to_vec(),
+                b"Password: ".to_vec(),
+                b"RFB 003.008\n".to_vec(),
+                b"NTLMSSP\0\x03\0\0\0\xff\xff\xff\xff\xff\xff\xff\xff".to_vec(),
+                b"n,,n=".to_vec(),
+                vec![0x30, 0x84, 0xff, 0xff, 0xff, 0xff],
+                vec![0x6a, 0x81, 0x05, 0x30, 0x03, 0xa4, 0x01, 0x30],
+                vec![0, 0, 0, 8, 0, 3, 0, 0],
+                vec![0xff, 0xff, 0xff, 0x00, 0x0a],
+            ]),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn parsers_survive_arbitrary_streams(
+            steps in prop::collection::vec((any::<bool>(), chunk(), any::<u8>()), 1..40)
+        ) {
+            for mut p in parsers() {
+                let mut found = Vec::new();
+                for (from_client, data, gap) in &steps {
+                    if *gap == 0 {
+                        p.gap(*from_client);
+                    } else if *from_client {
+                        p.client_data(data, &mut found);
+                    } else {
+                        p.server_data(data, &mut found);
+                    }
+                }
+                p.finish(&mut found);
+                for c in &found {
+                    // Every credential names its protocol and masks to something short.
+                    prop_assert!(!c.protocol.is_empty());
+                    prop_assert!(mask(&c.secret).chars().count() <= 7);
+                }
+            }
+            for (_, data, _) in &steps {
+                let _ = snmp_community(data);
+                let _ = sip_digest_user(data);
+                let _ = kerberos_as_req(data);
+                let mut s = SecretScanner::default();
+                s.scan("http", data, &mut Vec::new());
+            }
+        }
+    }
+}
