@@ -9,8 +9,10 @@
 //!   American Express, Discover, JCB, Diners, UnionPay) *and* either are written in the
 //!   4-4-4-4 style or stand near a card word (`card`, `cc`, `pan`, `visa`, `cvv`,
 //!   `expir`...). Order numbers and timestamps rarely pass all three;
-//! - US Social Security numbers written `AAA-GG-SSSS`, without the never-issued ranges
-//!   (area 000, 666 or 900+, group 00, serial 0000);
+//! - national and financial identifiers: US Social Security numbers written `AAA-GG-SSSS`,
+//!   without the never-issued ranges (area 000, 666 or 900+, group 00, serial 0000); UK
+//!   National Insurance numbers (valid prefix letters, near "national insurance" or
+//!   "NINO"); IBANs that pass the ISO 13616 mod-97 check with their country's length;
 //! - e-mail address volumes: `min_emails` (default 20) distinct addresses in one flow, as
 //!   a customer list leaving in a response or an upload.
 //!
@@ -70,6 +72,9 @@ impl Default for SensitiveDataConfig {
 struct FlowFindings {
     cards: HashSet<String>,
     ssns: HashSet<String>,
+    /// Other identifiers: (kind, value).
+    ids: HashSet<(&'static str, String)>,
+    reported_ids: bool,
     emails: HashSet<Vec<u8>>,
     reported_cards: bool,
     reported_ssns: bool,
@@ -89,6 +94,9 @@ struct Patterns {
     card_context: Regex,
     ssn: Regex,
     email: Regex,
+    nino: Regex,
+    nino_context: Regex,
+    iban: Regex,
 }
 
 fn patterns() -> Option<&'static Patterns> {
@@ -102,6 +110,13 @@ fn patterns() -> Option<&'static Patterns> {
             )
             .ok()?,
             ssn: Regex::new(r"(?:^|[^0-9\-])([0-9]{3})-([0-9]{2})-([0-9]{4})(?:[^0-9\-]|$)").ok()?,
+            nino: Regex::new(
+                r"\b([A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]) ?([0-9]{2}) ?([0-9]{2}) ?([0-9]{2}) ?([A-D])\b",
+            )
+            .ok()?,
+            nino_context: Regex::new(r"(?i)national.?insurance|\bnino\b|\bni.?number").ok()?,
+            iban: Regex::new(r"\b([A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?)\b")
+                .ok()?,
             email: Regex::new(r"[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63})*\.[A-Za-z]{2,24}").ok()?,
         })
     })
@@ -142,6 +157,62 @@ fn known_issuer(d: &str) -> bool {
         || (3528..=3589).contains(&p(4)) && (16..=19).contains(&n)
         || ((300..=305).contains(&p(3)) || matches!(p(2), 36 | 38)) && (14..=19).contains(&n)
         || p(2) == 62 && (16..=19).contains(&n)
+}
+
+/// Lengths of IBANs by country (ISO 13616 registry, common countries).
+fn iban_length(country: &str) -> Option<usize> {
+    Some(match country {
+        "DE" => 22,
+        "GB" | "IE" => 22,
+        "FR" | "IT" | "MC" => 27,
+        "ES" | "SE" | "SK" | "CZ" => 24,
+        "NL" => 18,
+        "BE" => 16,
+        "AT" | "LU" | "EE" | "LT" => 20,
+        "CH" | "LI" | "LV" => 21,
+        "PL" | "HU" | "CY" => 28,
+        "PT" => 25,
+        "DK" | "FI" | "FO" | "GL" => 18,
+        "NO" => 15,
+        "GR" => 27,
+        "RO" => 24,
+        "SI" => 19,
+        "HR" => 21,
+        "BG" => 22,
+        _ => return None,
+    })
+}
+
+/// The ISO 13616 check: country code and check digits moved to the end, letters as
+/// numbers (A = 10), the whole mod 97 equals 1.
+///
+/// ```
+/// use netsentinel_core::detect::sensitive_data::iban_valid;
+/// assert!(iban_valid("GB82 WEST 1234 5698 7654 32"));
+/// assert!(!iban_valid("GB82 WEST 1234 5698 7654 33"));
+/// ```
+pub fn iban_valid(text: &str) -> bool {
+    let iban: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let Some(country) = iban.get(..2) else {
+        return false;
+    };
+    if iban_length(country) != Some(iban.len()) || !iban.is_ascii() {
+        return false;
+    }
+    let (head, tail) = iban.split_at(4);
+    let mut rem = 0u32;
+    for c in tail.chars().chain(head.chars()) {
+        let v = match c.to_digit(36) {
+            Some(v) => v,
+            None => return false,
+        };
+        rem = if v >= 10 {
+            (rem * 100 + v) % 97
+        } else {
+            (rem * 10 + v) % 97
+        };
+    }
+    rem == 1
 }
 
 /// `4111 **** **** 1111`: the first and last four digits.
@@ -207,6 +278,34 @@ impl SensitiveDataDetector {
             }
             f.ssns.insert(format!("{area:03}-{group:02}-{serial:04}"));
         }
+        for caps in p.nino.captures_iter(payload) {
+            let Some(m) = caps.get(0) else { continue };
+            let prefix = caps.get(1).map(|m| m.as_bytes()).unwrap_or(b"");
+            // Prefixes never issued.
+            if matches!(
+                prefix,
+                b"BG" | b"GB" | b"NK" | b"KN" | b"TN" | b"NT" | b"ZZ"
+            ) {
+                continue;
+            }
+            let lo = m.start().saturating_sub(64);
+            let hi = (m.end() + 64).min(payload.len());
+            if p.nino_context.is_match(&payload[lo..hi]) {
+                let value: String = String::from_utf8_lossy(m.as_bytes())
+                    .chars()
+                    .filter(|c| !c.is_whitespace())
+                    .collect();
+                f.ids.insert(("uk_nino", value));
+            }
+        }
+        for caps in p.iban.captures_iter(payload) {
+            let Some(m) = caps.get(1) else { continue };
+            let text = String::from_utf8_lossy(m.as_bytes());
+            if iban_valid(&text) {
+                let value: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+                f.ids.insert(("iban", value));
+            }
+        }
         if f.emails.len() < 10_000 {
             for m in p.email.find_iter(payload) {
                 f.emails.insert(m.as_bytes().to_ascii_lowercase());
@@ -268,6 +367,44 @@ impl SensitiveDataDetector {
                 .with_flow(flow)
                 .with_evidence("kind", "us_ssn")
                 .with_evidence("count", f.ssns.len())
+                .with_evidence("masked", shown),
+            );
+        }
+        if !f.reported_ids && !f.ids.is_empty() {
+            f.reported_ids = true;
+            let mut shown: Vec<String> = f
+                .ids
+                .iter()
+                .map(|(kind, v)| {
+                    let tail: String = v
+                        .chars()
+                        .rev()
+                        .take(4)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect();
+                    format!("{kind} {}***{tail}", &v[..2.min(v.len())])
+                })
+                .collect();
+            shown.sort();
+            shown.truncate(5);
+            cx.emit(
+                Alert::new(
+                    cx.now(),
+                    "sensitive_data",
+                    Severity::High,
+                    "sensitive-data",
+                    format!(
+                        "national or bank identifiers in cleartext: {} ({})",
+                        f.ids.len(),
+                        shown.join(", ")
+                    ),
+                )
+                .with_mitre("T1048")
+                .with_flow(flow)
+                .with_evidence("kind", "identifiers")
+                .with_evidence("count", f.ids.len())
                 .with_evidence("masked", shown),
             );
         }
@@ -411,6 +548,31 @@ mod tests {
         let text = serde_json::to_string(&*alerts).unwrap();
         assert!(text.contains("4111 **** **** 1111") && text.contains("***-**-6789"));
         assert!(!text.contains("4111111111111111") && !text.contains("123-45-6789"));
+    }
+
+    #[test]
+    fn ninos_need_context_and_ibans_their_checksum() {
+        let f = findings(b"national insurance no: JG 10 37 67 A; ref AB123456D; example QQ123456C");
+        let kinds: Vec<&str> = f.ids.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            kinds,
+            ["uk_nino", "uk_nino"],
+            "both near the context words; QQ is never issued"
+        );
+        assert!(findings(b"ticket AB123456C").ids.is_empty(), "no context");
+        assert!(
+            findings(b"national insurance GB123456A").ids.is_empty(),
+            "never-issued prefix"
+        );
+        let f = findings(b"pay to DE89 3704 0044 0532 0130 00 today");
+        assert!(
+            f.ids
+                .contains(&("iban", "DE89370400440532013000".to_string()))
+        );
+        assert!(
+            findings(b"DE89 3704 0044 0532 0130 01").ids.is_empty(),
+            "checksum"
+        );
     }
 
     #[test]
