@@ -97,6 +97,8 @@ enum Sasl {
     LoginUser,
     /// ... then the base64 password.
     LoginPass(String),
+    /// `CRAM-MD5`: after the server's challenge, the base64 `user digest`.
+    CramMd5,
 }
 
 /// Parser of FTP, POP3, IMAP or SMTP.
@@ -199,6 +201,15 @@ impl MailParser {
                 }
                 return;
             }
+            Sasl::CramMd5 => {
+                if let Some(raw) = base64_decode(line) {
+                    let text = String::from_utf8_lossy(&raw).into_owned();
+                    if let Some((user, digest)) = text.rsplit_once(' ') {
+                        self.found("AUTH CRAM-MD5", Some(user.to_string()), digest.to_string());
+                    }
+                }
+                return;
+            }
             Sasl::LoginPass(user) => {
                 if let Some(pass) = base64_decode(line) {
                     let pass = String::from_utf8_lossy(&pass).into_owned();
@@ -259,6 +270,7 @@ impl MailParser {
                         }
                     }
                     ("LOGIN", None) => self.sasl = Sasl::LoginUser,
+                    ("CRAM-MD5", _) => self.sasl = Sasl::CramMd5,
                     _ => {}
                 }
             }
@@ -519,6 +531,32 @@ mod tests {
         assert_eq!(
             one(&f),
             ("AUTH LOGIN", Some("eve"), "secret", LoginOutcome::Rejected)
+        );
+    }
+
+    #[test]
+    fn cram_md5_gives_user_and_digest() {
+        // RFC 2195's example: tim / "tanstaaftanstaaf" answers the challenge with this.
+        let f = run(
+            LineProtocol::Smtp,
+            &[
+                (true, "AUTH CRAM-MD5\r\n"),
+                (
+                    false,
+                    "334 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+\r\n",
+                ),
+                (true, "dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw\r\n"),
+                (false, "235 ok\r\n"),
+            ],
+        );
+        assert_eq!(
+            one(&f),
+            (
+                "AUTH CRAM-MD5",
+                Some("tim"),
+                "b913a602c7eda7a495b4e6e7334d3890",
+                LoginOutcome::Accepted
+            )
         );
     }
 

@@ -63,6 +63,22 @@ fn patterns() -> &'static [Pattern] {
                 None,
                 1,
             ),
+            p("Stripe secret key", r"\b((?:sk|rk)_live_[0-9A-Za-z]{24,99})\b", None, 1),
+            p("Google API key", r"\b(AIza[0-9A-Za-z_\-]{35})", None, 1),
+            p(
+                "SendGrid API key",
+                r"\b(SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43})",
+                None,
+                1,
+            ),
+            p("npm token", r"\b(npm_[A-Za-z0-9]{36})\b", None, 1),
+            p("PyPI token", r"\b(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{50,200})", None, 1),
+            p(
+                "Slack webhook",
+                r"(https://hooks\.slack\.com/services/T[A-Z0-9]{6,12}/B[A-Z0-9]{6,12}/[A-Za-z0-9]{20,32})",
+                None,
+                1,
+            ),
             p(
                 "password in URL",
                 r"\b[a-zA-Z][a-zA-Z0-9+.\-]{1,15}://([^\s:/@]{1,64}):([^\s/@]{1,128})@[A-Za-z0-9.\-]",
@@ -184,7 +200,7 @@ mod tests {
 
     #[test]
     fn every_pattern_compiles() {
-        assert_eq!(patterns().len(), 9);
+        assert_eq!(patterns().len(), 15);
     }
 
     #[test]
@@ -207,6 +223,35 @@ mod tests {
         );
         assert_eq!(found[0].2, "AKIAIOSFODNN7EXAMPLE");
         assert_eq!(found[1].2, "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
+    }
+
+    #[test]
+    fn more_vendor_formats() {
+        // Shapes from each vendor's documentation, values made up.
+        let text = "stripe=sk_live_4eC39HqLyjWDarjtT1zdp7dc \
+            google=AIzaSyA1234567890abcdefghijklmnopqrstuv \
+            sendgrid=SG.abcdefghijklmnopqrstuv.abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG \
+            npm=npm_abcdefghijklmnopqrstuvwxyz0123456789 \
+            pypi=pypi-AgEIcHlwaS5vcmcCJDAwMDAwMDAwLTAwMDAtMDAwMC0wMDAwLTAwMDAwMDAwMDAwMAACKlsz \
+            hook=https://hooks.slack.com/services/T0ABCDEF1/B0ABCDEF2/abcdefghijklmnopqrstuvwx \
+            gitlab=glpat-abcdefghij0123456789 \
+            github=github_pat_11ABCDEFG0abcdefghijkl_mnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghi\n";
+        let found = scan(&[text.as_bytes()]);
+        let mut mechanisms: Vec<&str> = found.iter().map(|f| f.0).collect();
+        mechanisms.sort_unstable();
+        assert_eq!(
+            mechanisms,
+            [
+                "GitHub token",
+                "GitLab token",
+                "Google API key",
+                "PyPI token",
+                "SendGrid API key",
+                "Slack webhook",
+                "Stripe secret key",
+                "npm token"
+            ]
+        );
     }
 
     #[test]
