@@ -495,8 +495,8 @@ mod tests {
         v.append(&[record(1), record(2)]).unwrap();
         let good = std::fs::read(&path).unwrap();
         let flipped = d.join("flipped");
-        // Every byte position (a stride keeps the test quick; every region is covered).
-        for pos in (0..good.len()).step_by(7).chain([good.len() - 1]) {
+        // Every byte position (quick: the checksum is checked before the key is derived).
+        for pos in 0..good.len() {
             let mut bad = good.clone();
             bad[pos] ^= 0x01;
             std::fs::write(&flipped, &bad).unwrap();

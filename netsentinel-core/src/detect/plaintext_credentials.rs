@@ -203,6 +203,12 @@ impl PlaintextCredentialsDetector {
         }
     }
 
+    /// Times a stream skipped ahead because a reassembly cap was hit, and connections not
+    /// followed because `max_sessions` were open.
+    pub fn limits_hit(&self) -> (u64, u64) {
+        (self.budget.cap_hits, self.sessions_refused)
+    }
+
     /// Also hands every newly reported credential, secret in full, to `store`.
     pub fn with_store(mut self, store: CredentialStore) -> Self {
         self.store = Some(store);
@@ -475,6 +481,16 @@ impl Detector for PlaintextCredentialsDetector {
         });
         if !found.is_empty() {
             self.report(found, flow, cx.now(), cx);
+        }
+    }
+
+    fn on_finish(&mut self, _now: Timestamp, _cx: &mut Context<'_>) {
+        if self.budget.cap_hits > 0 || self.sessions_refused > 0 {
+            tracing::warn!(
+                reassembly_cap_hits = self.budget.cap_hits,
+                sessions_refused = self.sessions_refused,
+                "plaintext_credentials: memory caps were hit; some streams have gaps"
+            );
         }
     }
 
