@@ -576,7 +576,7 @@ impl IsolationForest {
         self.add_path_lengths(x, &mut total);
         let total = total[0];
         let mean = total / self.roots.len() as f64;
-        2f64.powf(-mean / average_path_length(self.psi))
+        (-mean / average_path_length(self.psi)).exp2()
     }
 
     /// The anomaly score of one row, in (0, 1].
@@ -622,22 +622,31 @@ impl IsolationForest {
                     let first = i * chunk;
                     let mut rows = vec![0.0; BLOCK * dims];
                     let mut sums = vec![0.0; BLOCK];
+                    // Rows in standard (row-major, contiguous) layout are read in place.
+                    let contiguous = data.as_slice();
                     for (b, out) in slot.chunks_mut(BLOCK).enumerate() {
                         let n = out.len();
-                        for r in 0..n {
-                            let row = data.row(first + b * BLOCK + r);
-                            for (dst, src) in
-                                rows[r * dims..(r + 1) * dims].iter_mut().zip(row.iter())
-                            {
-                                *dst = *src;
+                        let start = first + b * BLOCK;
+                        let block: &[f64] = match contiguous {
+                            Some(all) => &all[start * dims..(start + n) * dims],
+                            None => {
+                                for r in 0..n {
+                                    let row = data.row(start + r);
+                                    for (dst, src) in
+                                        rows[r * dims..(r + 1) * dims].iter_mut().zip(row.iter())
+                                    {
+                                        *dst = *src;
+                                    }
+                                }
+                                &rows[..n * dims]
                             }
-                        }
+                        };
                         sums[..n].iter_mut().for_each(|s| *s = 0.0);
-                        self.add_path_lengths(&rows[..n * dims], &mut sums[..n]);
+                        self.add_path_lengths(block, &mut sums[..n]);
                         let c = average_path_length(self.psi);
                         let trees = self.roots.len() as f64;
                         for (o, s) in out.iter_mut().zip(&sums) {
-                            *o = 2f64.powf(-(s / trees) / c);
+                            *o = (-(s / trees) / c).exp2();
                         }
                     }
                 });
@@ -698,7 +707,7 @@ mod tests {
                     .map(|&r| forest.path_length(r, &row))
                     .sum();
                 let mean = walked / forest.roots.len() as f64;
-                let expected = 2f64.powf(-mean / average_path_length(forest.psi));
+                let expected = (-mean / average_path_length(forest.psi)).exp2();
                 assert_eq!(batch[i], expected, "row {i}, ψ {subsample}");
             }
         }
