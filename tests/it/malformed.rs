@@ -46,3 +46,26 @@ fn every_tcpdump_test_capture_is_read_without_panic() {
         errors - link_types
     );
 }
+
+#[test]
+fn every_tcpdump_test_capture_goes_through_every_detector_without_panic() {
+    // The same captures with every built-in detector on: the app-layer parsers (DNS, TLS,
+    // credentials, BER, NTLM, ...) see these malformed packets too.
+    let dir = data_dir().join("malformed/tcpdump-tests");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    let mut panicked = Vec::new();
+    for f in &files {
+        let run = catch_unwind(AssertUnwindSafe(|| {
+            netsentinel_tests::alerts_with_builtin_detectors(f)
+        }));
+        if run.is_err() {
+            panicked.push(f.clone());
+        }
+    }
+    assert!(panicked.is_empty(), "panicked on: {panicked:?}");
+}

@@ -147,6 +147,23 @@ pub struct CapturedCredential {
 /// Where full credentials go.
 pub type CredentialStore = Arc<Mutex<Vec<CapturedCredential>>>;
 
+/// A set of ports, one bit each.
+struct PortSet(Box<[u64; 1024]>);
+
+impl PortSet {
+    fn of<'a>(ports: impl Iterator<Item = &'a u16>) -> Self {
+        let mut bits = Box::new([0u64; 1024]);
+        for &p in ports {
+            bits[usize::from(p >> 6)] |= 1 << (p & 63);
+        }
+        PortSet(bits)
+    }
+
+    fn contains(&self, port: u16) -> bool {
+        self.0[usize::from(port >> 6)] & (1 << (port & 63)) != 0
+    }
+}
+
 /// Most logins remembered for repeat suppression (older ones are forgotten first).
 const MAX_REMEMBERED: usize = 65_536;
 
@@ -176,8 +193,12 @@ pub struct PlaintextCredentialsDetector {
     config: PlaintextCredentialsConfig,
     limits: ReassemblyLimits,
     budget: ReassemblyBudget,
-    sessions: HashMap<FlowId, Session>,
+    sessions: HashMap<FlowId, Session, foldhash::fast::RandomState>,
     sessions_refused: u64,
+    /// Server ports with a TCP parser, and UDP ports read, as bit sets: asked for every
+    /// packet, so a flow of no interest costs one bit test.
+    tcp_ports: PortSet,
+    udp_ports: PortSet,
     /// Logins stored, with when first stored and how often seen since.
     seen: HashMap<RepeatKey, (Timestamp, u64)>,
     /// Alerts raised, by login (or per service for rejected ones).
@@ -195,8 +216,38 @@ impl PlaintextCredentialsDetector {
             },
             config: config.clone(),
             budget: ReassemblyBudget::default(),
-            sessions: HashMap::new(),
+            sessions: HashMap::default(),
             sessions_refused: 0,
+            tcp_ports: PortSet::of(
+                [
+                    &config.ftp_ports,
+                    &config.telnet_ports,
+                    &config.pop3_ports,
+                    &config.imap_ports,
+                    &config.smtp_ports,
+                    &config.http_ports,
+                    &config.redis_ports,
+                    &config.irc_ports,
+                    &config.ldap_ports,
+                    &config.postgres_ports,
+                    &config.mysql_ports,
+                    &config.vnc_ports,
+                    &config.smb_ports,
+                    &config.mongodb_ports,
+                    &config.kerberos_ports,
+                ]
+                .into_iter()
+                .flatten(),
+            ),
+            udp_ports: PortSet::of(
+                [
+                    &config.snmp_ports,
+                    &config.sip_ports,
+                    &config.kerberos_ports,
+                ]
+                .into_iter()
+                .flatten(),
+            ),
             seen: HashMap::new(),
             alerted: HashMap::new(),
             store: None,
@@ -402,6 +453,9 @@ impl Detector for PlaintextCredentialsDetector {
         if let (crate::decode::Transport::Udp { dst_port, .. }, Some(flow)) =
             (pkt.transport, cx.flow())
         {
+            if !self.udp_ports.contains(dst_port) {
+                return;
+            }
             let found = if self.config.snmp_ports.contains(&dst_port) {
                 snmp_community(pkt.payload).map(|(mechanism, community)| Credential {
                     protocol: "snmp",
@@ -425,6 +479,9 @@ impl Detector for PlaintextCredentialsDetector {
         let (Some(tcp), Some(flow)) = (pkt.tcp(), cx.flow()) else {
             return;
         };
+        if !self.tcp_ports.contains(flow.dst_port) {
+            return;
+        }
         let from_client = cx.from_initiator();
         if !self.sessions.contains_key(&flow.id) {
             // A session starts with the first data, so handshakes that never carry any (a
@@ -495,6 +552,9 @@ impl Detector for PlaintextCredentialsDetector {
     }
 
     fn on_flow_end(&mut self, flow: &Flow, cx: &mut Context<'_>) {
+        if !self.tcp_ports.contains(flow.dst_port) {
+            return;
+        }
         let Some(mut session) = self.sessions.remove(&flow.id) else {
             return;
         };

@@ -86,7 +86,7 @@ pub struct SensitiveDataDetector {
     config: SensitiveDataConfig,
     /// `config.ports` as a bit set: asked twice for every TCP and UDP packet.
     ports: Box<[u64; 1024]>,
-    flows: HashMap<FlowId, FlowFindings>,
+    flows: HashMap<FlowId, FlowFindings, foldhash::fast::RandomState>,
 }
 
 struct Patterns {
@@ -231,7 +231,7 @@ impl SensitiveDataDetector {
         SensitiveDataDetector {
             config: config.clone(),
             ports,
-            flows: HashMap::new(),
+            flows: HashMap::default(),
         }
     }
 
@@ -460,7 +460,9 @@ impl Detector for SensitiveDataDetector {
     }
 
     fn on_flow_end(&mut self, flow: &Flow, _cx: &mut Context<'_>) {
-        self.flows.remove(&flow.id);
+        if !self.flows.is_empty() {
+            self.flows.remove(&flow.id);
+        }
     }
 }
 

@@ -198,6 +198,24 @@ struct HostWindow {
     udp_packets: u64,
     last_sent: Option<Timestamp>,
     gaps: crate::ml::Welford,
+    /// The destination of the last packet sent, and packets to its port not yet added to
+    /// `dst_ports`: a burst to one destination costs no hashing after its first packet.
+    last_dst: Option<IpAddr>,
+    last_port: Option<u16>,
+    port_hits_pending: u64,
+}
+
+impl HostWindow {
+    /// Adds the pending hits of the last port to `dst_ports`.
+    fn flush_port(&mut self) {
+        if let Some(port) = self.last_port
+            && self.port_hits_pending > 0
+            && (self.dst_ports.len() < MAX_DISTINCT || self.dst_ports.contains_key(&port))
+        {
+            *self.dst_ports.entry(port).or_insert(0) += self.port_hits_pending;
+        }
+        self.port_hits_pending = 0;
+    }
 }
 
 /// Most distinct destinations remembered per host and window (the counts saturate there).
@@ -268,13 +286,18 @@ impl FeatureExtractor {
             }
             if outgoing {
                 h.bytes_out += len;
-                if h.dst_ips.len() < MAX_DISTINCT {
-                    h.dst_ips.insert(ip.dst);
+                if h.last_dst != Some(ip.dst) {
+                    if h.dst_ips.len() < MAX_DISTINCT {
+                        h.dst_ips.insert(ip.dst);
+                    }
+                    h.last_dst = Some(ip.dst);
                 }
-                if matches!(pkt.transport, Transport::Tcp(_) | Transport::Udp { .. })
-                    && (h.dst_ports.len() < MAX_DISTINCT || h.dst_ports.contains_key(&dport))
-                {
-                    *h.dst_ports.entry(dport).or_insert(0) += 1;
+                if matches!(pkt.transport, Transport::Tcp(_) | Transport::Udp { .. }) {
+                    if h.last_port != Some(dport) {
+                        h.flush_port();
+                        h.last_port = Some(dport);
+                    }
+                    h.port_hits_pending += 1;
                 }
                 if let Some(prev) = h.last_sent {
                     h.gaps.push(pkt.ts.micros_since(prev) as f64 / 1000.0);
@@ -338,7 +361,8 @@ impl FeatureExtractor {
         let mut out: Vec<FeatureVector> = self
             .hosts
             .drain()
-            .map(|(host, h)| {
+            .map(|(host, mut h)| {
+                h.flush_port();
                 let bytes = h.bytes_in + h.bytes_out;
                 let port_total: u64 = h.dst_ports.values().sum();
                 let port_entropy = if port_total == 0 {
