@@ -6,8 +6,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use netsentinel_core::{EngineConfig, Error, SourceError};
 use netsentinel_tests::{data_dir, run_capture};
 
-#[test]
-fn every_tcpdump_test_capture_is_read_without_panic() {
+/// The bundled tcpdump test captures, sorted.
+fn tcpdump_captures() -> Vec<std::path::PathBuf> {
     let dir = data_dir().join("malformed/tcpdump-tests");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
@@ -15,6 +15,12 @@ fn every_tcpdump_test_capture_is_read_without_panic() {
         .map(|e| e.path())
         .collect();
     files.sort();
+    files
+}
+
+#[test]
+fn every_tcpdump_test_capture_is_read_without_panic() {
+    let files = tcpdump_captures();
     assert_eq!(files.len(), 830, "bundled tcpdump captures missing");
     let mut panicked = Vec::new();
     let (mut ok, mut errors, mut link_types) = (0, 0, 0);
@@ -51,13 +57,7 @@ fn every_tcpdump_test_capture_is_read_without_panic() {
 fn every_tcpdump_test_capture_goes_through_every_detector_without_panic() {
     // The same captures with every built-in detector on: the app-layer parsers (DNS, TLS,
     // credentials, BER, NTLM, ...) see these malformed packets too.
-    let dir = data_dir().join("malformed/tcpdump-tests");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    files.sort();
+    let files = tcpdump_captures();
     let mut panicked = Vec::new();
     for f in &files {
         let run = catch_unwind(AssertUnwindSafe(|| {

@@ -215,6 +215,34 @@ pub fn iban_valid(text: &str) -> bool {
     rem == 1
 }
 
+/// One high-severity alert for the masked values of one kind found in a flow (at most five
+/// shown, all counted).
+fn emit_masked(
+    cx: &mut Context<'_>,
+    flow: &Flow,
+    kind: &'static str,
+    what: &str,
+    mut shown: Vec<String>,
+) {
+    let count = shown.len();
+    shown.sort();
+    shown.truncate(5);
+    cx.emit(
+        Alert::new(
+            cx.now(),
+            "sensitive_data",
+            Severity::High,
+            "sensitive-data",
+            format!("{what} in cleartext: {count} ({})", shown.join(", ")),
+        )
+        .with_mitre("T1048")
+        .with_flow(flow)
+        .with_evidence("kind", kind)
+        .with_evidence("count", count)
+        .with_evidence("masked", shown),
+    );
+}
+
 /// `4111 **** **** 1111`: the first and last four digits.
 fn mask_card(d: &str) -> String {
     let n = d.len();
@@ -320,59 +348,21 @@ impl SensitiveDataDetector {
         };
         if !f.reported_cards && !f.cards.is_empty() {
             f.reported_cards = true;
-            let mut shown: Vec<String> = f.cards.iter().map(|c| mask_card(c)).collect();
-            shown.sort();
-            shown.truncate(5);
-            cx.emit(
-                Alert::new(
-                    cx.now(),
-                    "sensitive_data",
-                    Severity::High,
-                    "sensitive-data",
-                    format!(
-                        "payment card numbers in cleartext: {} ({})",
-                        f.cards.len(),
-                        shown.join(", ")
-                    ),
-                )
-                .with_mitre("T1048")
-                .with_flow(flow)
-                .with_evidence("kind", "payment_card")
-                .with_evidence("count", f.cards.len())
-                .with_evidence("masked", shown),
-            );
+            let shown = f.cards.iter().map(|c| mask_card(c)).collect();
+            emit_masked(cx, flow, "payment_card", "payment card numbers", shown);
         }
         if !f.reported_ssns && !f.ssns.is_empty() {
             f.reported_ssns = true;
-            let mut shown: Vec<String> = f
+            let shown = f
                 .ssns
                 .iter()
                 .map(|s| format!("***-**-{}", &s[s.len() - 4..]))
                 .collect();
-            shown.sort();
-            shown.truncate(5);
-            cx.emit(
-                Alert::new(
-                    cx.now(),
-                    "sensitive_data",
-                    Severity::High,
-                    "sensitive-data",
-                    format!(
-                        "US Social Security numbers in cleartext: {} ({})",
-                        f.ssns.len(),
-                        shown.join(", ")
-                    ),
-                )
-                .with_mitre("T1048")
-                .with_flow(flow)
-                .with_evidence("kind", "us_ssn")
-                .with_evidence("count", f.ssns.len())
-                .with_evidence("masked", shown),
-            );
+            emit_masked(cx, flow, "us_ssn", "US Social Security numbers", shown);
         }
         if !f.reported_ids && !f.ids.is_empty() {
             f.reported_ids = true;
-            let mut shown: Vec<String> = f
+            let shown = f
                 .ids
                 .iter()
                 .map(|(kind, v)| {
@@ -387,25 +377,12 @@ impl SensitiveDataDetector {
                     format!("{kind} {}***{tail}", &v[..2.min(v.len())])
                 })
                 .collect();
-            shown.sort();
-            shown.truncate(5);
-            cx.emit(
-                Alert::new(
-                    cx.now(),
-                    "sensitive_data",
-                    Severity::High,
-                    "sensitive-data",
-                    format!(
-                        "national or bank identifiers in cleartext: {} ({})",
-                        f.ids.len(),
-                        shown.join(", ")
-                    ),
-                )
-                .with_mitre("T1048")
-                .with_flow(flow)
-                .with_evidence("kind", "identifiers")
-                .with_evidence("count", f.ids.len())
-                .with_evidence("masked", shown),
+            emit_masked(
+                cx,
+                flow,
+                "identifiers",
+                "national or bank identifiers",
+                shown,
             );
         }
         if !f.reported_emails && f.emails.len() >= min_emails {
