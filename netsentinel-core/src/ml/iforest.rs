@@ -156,10 +156,21 @@ pub struct IsolationForest {
 #[derive(Debug)]
 struct CompleteForest {
     depth: u32,
-    /// Split per inner slot, `2^depth - 1` per tree.
-    splits: Vec<Split>,
-    /// Path length (depth + c(size)) per last-level slot, `2^depth` per tree.
+    /// Slots per tree in `splits` and `leaves`: `2^depth`, at least [`FAST_SLOTS`].
+    stride: usize,
+    /// Split threshold per inner slot (`2^depth - 1` used per tree). The split's parts are
+    /// kept in parallel arrays so each load scales its slot index in the address itself.
+    thresholds: Vec<f64>,
+    /// Split feature per inner slot.
+    features: Vec<u32>,
+    /// `feature * LANES` per inner slot, where the feature's values start in an interleaved
+    /// group (read on the fast path only, where features < [`FAST_FEATURES`]).
+    lane_offsets: Vec<u8>,
+    /// Path length (depth + c(size)) per last-level slot (`2^depth` used per tree).
     leaves: Vec<f64>,
+    /// Whether [`CompleteForest::add_interleaved`] can walk it: depth at most 8 and at most
+    /// [`FAST_FEATURES`] features.
+    interleaved: bool,
 }
 
 /// The walk's direction: right unless `x < threshold`, so NaN goes right as in the node
@@ -169,11 +180,89 @@ fn goes_right(x: f64, threshold: f64) -> bool {
     x.partial_cmp(&threshold) != Some(std::cmp::Ordering::Less)
 }
 
-/// One inner slot: threshold and feature side by side, one load apart.
-#[derive(Clone, Copy, Debug, Default)]
-struct Split {
-    threshold: f64,
-    feature: u32,
+/// Rows that step through a tree together: independent chains of loads in flight at once.
+const LANES: usize = 8;
+/// Slots per tree on the fast path: a `u8` slot index is then in bounds by its type.
+const FAST_SLOTS: usize = 256;
+/// Features on the fast path: `feature * LANES` fits a `u8`.
+const FAST_FEATURES: usize = 32;
+/// Values a lane's load may reach from a group's start on the fast path: a `u8` offset plus
+/// a lane, so the load is in bounds by its types and needs no check.
+const GROUP_WINDOW: usize = 256 + LANES;
+
+impl CompleteForest {
+    fn inner_slots(&self) -> usize {
+        (1usize << self.depth) - 1
+    }
+
+    /// Adds each tree's path lengths of interleaved groups of [`LANES`] rows to `sums`,
+    /// LANES per group. Group `g` starts at `g * group_len` in `groups` (value of feature `f`
+    /// of lane `l` at `f * LANES + l`), and `groups` extends [`GROUP_WINDOW`] values past
+    /// the last group's start. The lanes step level by level together; every index is in
+    /// bounds by its type (`u8` slot and offset into fixed-size arrays), so the walk holds no
+    /// bounds check and no register per lane for where its row starts.
+    fn add_interleaved<const DEPTH: u32>(
+        &self,
+        groups: &[f64],
+        group_len: usize,
+        sums: &mut [f64],
+    ) {
+        let inner = self.inner_slots();
+        let trees = self
+            .thresholds
+            .chunks_exact(FAST_SLOTS)
+            .zip(self.lane_offsets.chunks_exact(FAST_SLOTS))
+            .zip(self.leaves.chunks_exact(FAST_SLOTS));
+        for ((thresholds, offsets), leaves) in trees {
+            let (Ok(thresholds), Ok(offsets), Ok(leaves)) = (
+                <&[f64; FAST_SLOTS]>::try_from(thresholds),
+                <&[u8; FAST_SLOTS]>::try_from(offsets),
+                <&[f64; FAST_SLOTS]>::try_from(leaves),
+            ) else {
+                continue;
+            };
+            for (g, sum) in sums.chunks_exact_mut(LANES).enumerate() {
+                let Some(Ok(group)) = groups
+                    .get(g * group_len..g * group_len + GROUP_WINDOW)
+                    .map(<&[f64; GROUP_WINDOW]>::try_from)
+                else {
+                    continue;
+                };
+                let mut at = [0usize; LANES];
+                for _ in 0..self.depth {
+                    for (lane, i) in at.iter_mut().enumerate() {
+                        // Inner slots are below 255 with depth <= 8: the cast keeps them.
+                        let slot = usize::from(*i as u8);
+                        let x = group[usize::from(offsets[slot]) + lane];
+                        *i = 2 * *i + 1 + usize::from(goes_right(x, thresholds[slot]));
+                    }
+                }
+                for (s, i) in sum.iter_mut().zip(at) {
+                    *s += leaves[usize::from((i - inner) as u8)];
+                }
+            }
+        }
+    }
+
+    /// Adds each tree's path lengths of row-major `rows` to `sums`, one row at a time.
+    fn add_rows(&self, rows: &[f64], dims: usize, sums: &mut [f64]) {
+        let inner = self.inner_slots();
+        let trees = self
+            .thresholds
+            .chunks_exact(self.stride)
+            .zip(self.features.chunks_exact(self.stride))
+            .zip(self.leaves.chunks_exact(self.stride));
+        for ((thresholds, features), leaves) in trees {
+            for (row, sum) in rows.chunks_exact(dims).zip(sums.iter_mut()) {
+                let mut i = 0usize;
+                for _ in 0..self.depth {
+                    let x = row[features[i] as usize];
+                    i = 2 * i + 1 + usize::from(goes_right(x, thresholds[i]));
+                }
+                *sum += leaves[i - inner];
+            }
+        }
+    }
 }
 
 /// Deepest tree laid out complete: 2^10 slots a tree (26 kB) still sits in the L1/L2 cache
@@ -234,13 +323,27 @@ fn build_tree(data: ArrayView2<'_, f64>, psi: usize, extended: bool, seed: u64) 
     let mut rng = StdRng::seed_from_u64(seed);
     let n = data.nrows();
     let dims = data.ncols();
-    // Sub-sample without replacement (partial Fisher–Yates).
-    let mut idx: Vec<usize> = (0..n).collect();
+    // Sub-sample without replacement: partial Fisher–Yates over a virtual 0..n, holding
+    // only the positions it has swapped (writing out all n indices per tree made a fit on
+    // a million rows spend its time filling memory).
+    let mut moved: std::collections::HashMap<usize, usize> =
+        std::collections::HashMap::with_capacity(2 * psi);
+    let mut idx: Vec<usize> = Vec::with_capacity(psi);
     for i in 0..psi {
         let j = rng.random_range(i..n);
-        idx.swap(i, j);
+        let at_j = moved.get(&j).copied().unwrap_or(j);
+        let at_i = moved.get(&i).copied().unwrap_or(i);
+        moved.insert(j, at_i);
+        idx.push(at_j);
     }
-    idx.truncate(psi);
+    // The sampled rows, copied together: the splits below scan them again and again, and
+    // scattered over a large input each scan would miss the cache.
+    let mut sample = ndarray::Array2::zeros((psi, dims));
+    for (mut to, &from) in sample.rows_mut().into_iter().zip(&idx) {
+        to.assign(&data.row(from));
+    }
+    let data = sample.view();
+    let mut idx: Vec<usize> = (0..psi).collect();
     let depth_limit = (psi as f64).log2().ceil() as usize;
     let mut nodes: Vec<Node> = Vec::with_capacity(2 * psi);
     let mut normals: Vec<f64> = Vec::new();
@@ -486,10 +589,15 @@ impl IsolationForest {
                     return None;
                 }
                 let inner = (1usize << depth) - 1;
+                let stride = (inner + 1).max(FAST_SLOTS);
                 let mut forest = CompleteForest {
                     depth,
-                    splits: vec![Split::default(); inner * self.roots.len()],
-                    leaves: vec![0.0; (inner + 1) * self.roots.len()],
+                    stride,
+                    thresholds: vec![0.0; stride * self.roots.len()],
+                    features: vec![0; stride * self.roots.len()],
+                    lane_offsets: vec![0; stride * self.roots.len()],
+                    leaves: vec![0.0; stride * self.roots.len()],
+                    interleaved: stride == FAST_SLOTS && self.dims <= FAST_FEATURES,
                 };
                 for (t, &root) in self.roots.iter().enumerate() {
                     // (node, slot, level) from the root down.
@@ -500,12 +608,13 @@ impl IsolationForest {
                             let span = 1usize << (depth - level);
                             let first = (slot + 1) * span - 1 - inner;
                             let value = f64::from(level) + n.threshold;
-                            forest.leaves[t * (inner + 1) + first..][..span].fill(value);
+                            forest.leaves[t * stride + first..][..span].fill(value);
                         } else {
-                            forest.splits[t * inner + slot] = Split {
-                                threshold: n.threshold,
-                                feature: n.split,
-                            };
+                            let at = t * stride + slot;
+                            forest.thresholds[at] = n.threshold;
+                            forest.features[at] = n.split;
+                            // Only read on the fast path, where it fits.
+                            forest.lane_offsets[at] = (n.split as usize * LANES) as u8;
                             work.push((n.left, 2 * slot + 1, level + 1));
                             work.push((n.right, 2 * slot + 2, level + 1));
                         }
@@ -520,47 +629,38 @@ impl IsolationForest {
     fn add_path_lengths(&self, rows: &[f64], sums: &mut [f64]) {
         let dims = self.dims;
         match self.complete() {
-            Some(c) => {
-                let inner = (1usize << c.depth) - 1;
-                for t in 0..self.roots.len() {
-                    let splits = &c.splits[t * inner..][..inner];
-                    let leaves = &c.leaves[t * (inner + 1)..][..inner + 1];
-                    // Eight rows step together, level by level: eight independent
-                    // chains of loads in flight instead of one.
-                    const LANES: usize = 8;
-                    let mut row_groups = rows.chunks_exact(dims * LANES);
-                    let mut sum_groups = sums.chunks_exact_mut(LANES);
-                    for (group, sum) in (&mut row_groups).zip(&mut sum_groups) {
-                        let mut at = [0usize; LANES];
-                        for _ in 0..c.depth {
-                            for (lane, i) in at.iter_mut().enumerate() {
-                                let split = splits[*i];
-                                let go_right = goes_right(
-                                    group[lane * dims + split.feature as usize],
-                                    split.threshold,
-                                );
-                                *i = 2 * *i + 1 + usize::from(go_right);
-                            }
+            Some(c) if c.interleaved => {
+                let grouped_rows = rows.len() / (dims * LANES) * LANES;
+                let (grouped, rest) = rows.split_at(grouped_rows * dims);
+                let (grouped_sums, rest_sums) = sums.split_at_mut(grouped_rows);
+                // Interleave each group of LANES rows feature by feature, so a lane's value
+                // of a feature sits at a fixed distance from the split's offset; zeros after
+                // the last group keep every group's load window inside the buffer.
+                let group_len = dims * LANES;
+                let mut interleaved = vec![0.0; grouped.len() + GROUP_WINDOW];
+                for (src, dst) in grouped
+                    .chunks_exact(group_len)
+                    .zip(interleaved.chunks_exact_mut(group_len))
+                {
+                    for (lane, row) in src.chunks_exact(dims).enumerate() {
+                        for (f, &v) in row.iter().enumerate() {
+                            dst[f * LANES + lane] = v;
                         }
-                        for (s, i) in sum.iter_mut().zip(at) {
-                            *s += leaves[i - inner];
-                        }
-                    }
-                    let rest = row_groups.remainder();
-                    for (row, sum) in rest
-                        .chunks_exact(dims)
-                        .zip(sum_groups.into_remainder().iter_mut())
-                    {
-                        let mut i = 0usize;
-                        for _ in 0..c.depth {
-                            let split = splits[i];
-                            let go_right = goes_right(row[split.feature as usize], split.threshold);
-                            i = 2 * i + 1 + usize::from(go_right);
-                        }
-                        *sum += leaves[i - inner];
                     }
                 }
+                match c.depth {
+                    8 => c.add_interleaved::<8>(&interleaved, group_len, grouped_sums),
+                    7 => c.add_interleaved::<7>(&interleaved, group_len, grouped_sums),
+                    6 => c.add_interleaved::<6>(&interleaved, group_len, grouped_sums),
+                    5 => c.add_interleaved::<5>(&interleaved, group_len, grouped_sums),
+                    4 => c.add_interleaved::<4>(&interleaved, group_len, grouped_sums),
+                    3 => c.add_interleaved::<3>(&interleaved, group_len, grouped_sums),
+                    2 => c.add_interleaved::<2>(&interleaved, group_len, grouped_sums),
+                    _ => c.add_interleaved::<1>(&interleaved, group_len, grouped_sums),
+                }
+                c.add_rows(rest, dims, rest_sums);
             }
+            Some(c) => c.add_rows(rows, dims, sums),
             None => {
                 for &root in &self.roots {
                     for (row, sum) in rows.chunks_exact(dims).zip(sums.iter_mut()) {
@@ -685,30 +785,41 @@ mod tests {
 
     #[test]
     fn complete_layout_scores_exactly_as_the_node_walk() {
-        // Repeated rows make leaves above the depth limit; ψ = 100 is not a power of two.
-        let data = Array2::from_shape_fn((700, 4), |(i, j)| ((i % 90) * (j + 3) % 37) as f64);
-        for subsample in [256, 100, 2] {
-            let forest = IsolationForest::fit(
-                data.view(),
-                &ForestParams {
-                    subsample,
-                    trees: 30,
-                    ..ForestParams::default()
-                },
-            )
-            .unwrap();
-            assert!(forest.complete().is_some());
-            let batch = forest.score_batch(data.view()).unwrap();
-            for (i, row) in data.rows().into_iter().enumerate() {
-                let row = row.to_vec();
-                let walked: f64 = forest
-                    .roots
-                    .iter()
-                    .map(|&r| forest.path_length(r, &row))
-                    .sum();
-                let mean = walked / forest.roots.len() as f64;
-                let expected = (-mean / average_path_length(forest.psi)).exp2();
-                assert_eq!(batch[i], expected, "row {i}, ψ {subsample}");
+        // Repeated rows make leaves above the depth limit; ψ = 100 is not a power of two;
+        // 1203 rows leave a part group; 32 features is the last the interleaved walk takes,
+        // ψ = 1024 (depth 10) and 33 features take the row-by-row walk.
+        for dims in [4, 32, 33] {
+            let data =
+                Array2::from_shape_fn((1203, dims), |(i, j)| ((i % 90) * (j + 3) % 37) as f64);
+            let mut scored = data.clone();
+            scored[[5, dims - 1]] = f64::NAN;
+            for subsample in [1024, 256, 100, 2] {
+                let forest = IsolationForest::fit(
+                    data.view(),
+                    &ForestParams {
+                        subsample,
+                        trees: 30,
+                        ..ForestParams::default()
+                    },
+                )
+                .unwrap();
+                let complete = forest.complete().expect("complete layout");
+                assert_eq!(complete.interleaved, dims <= 32 && subsample <= 256);
+                let batch = forest.score_batch(scored.view()).unwrap();
+                for (i, row) in scored.rows().into_iter().enumerate() {
+                    let row = row.to_vec();
+                    let walked: f64 = forest
+                        .roots
+                        .iter()
+                        .map(|&r| forest.path_length(r, &row))
+                        .sum();
+                    let mean = walked / forest.roots.len() as f64;
+                    let expected = (-mean / average_path_length(forest.psi)).exp2();
+                    assert_eq!(
+                        batch[i], expected,
+                        "row {i}, ψ {subsample}, {dims} features"
+                    );
+                }
             }
         }
     }
