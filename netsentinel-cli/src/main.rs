@@ -3,6 +3,7 @@
 //!
 //! Exit codes: 0 success, 2 error (bad input, unreadable file, bad configuration).
 
+mod devices;
 mod summary;
 mod vault;
 
@@ -81,6 +82,20 @@ enum Command {
         model: PathBuf,
         /// Engine configuration (JSON): local networks, `detectors.ml_anomaly` window and
         /// forest settings.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// The devices on the network in a capture: vendor, addresses, names, type and why.
+    Devices {
+        /// The capture file.
+        file: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = devices::DevicesFormat::Text)]
+        format: devices::DevicesFormat,
+        /// Write output to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// Engine configuration (JSON): local networks, `devices` settings.
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -183,6 +198,17 @@ fn main() -> ExitCode {
             vault.as_deref(),
         ),
         Command::Vault { action } => vault::run(action),
+        Command::Devices {
+            file,
+            format,
+            output,
+            config,
+        } => devices::inventory(&file, config.as_deref()).and_then(|report| {
+            let mut out = open_output(output.as_deref())?;
+            devices::write(&mut out, &report, format)?;
+            out.flush()?;
+            Ok(())
+        }),
         Command::Train {
             files,
             model,

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::detect::DetectorsConfig;
+use crate::device::DeviceConfig;
 use crate::flow::FlowConfig;
 use crate::traffic::TrafficConfig;
 
@@ -61,6 +62,8 @@ pub struct EngineConfig {
     pub capture: CaptureConfig,
     /// Built-in detectors (used by [`EngineBuilder::builtin_detectors`](crate::EngineBuilder::builtin_detectors)).
     pub detectors: DetectorsConfig,
+    /// Passive device discovery.
+    pub devices: DeviceConfig,
     /// Period of detector ticks and flow expiry, in milliseconds of packet time. Default 1000.
     pub tick_interval_ms: u64,
     /// Anomaly events written per anomaly name; further ones are only counted, so a
@@ -75,6 +78,7 @@ impl Default for EngineConfig {
             traffic: TrafficConfig::default(),
             capture: CaptureConfig::default(),
             detectors: DetectorsConfig::default(),
+            devices: DeviceConfig::default(),
             tick_interval_ms: 1000,
             anomaly_events_per_kind: 100,
         }

@@ -18,6 +18,7 @@ use crate::alert::{Alert, AlertSink, AnomalyEvent};
 use crate::config::EngineConfig;
 use crate::decode::{DecodeAnomaly, PacketView, decode};
 use crate::detect::{Context, Detector, Interest};
+use crate::device::DeviceInventory;
 use crate::error::Result;
 use crate::flow::{Flow, FlowTable, FlowTableStats};
 use crate::neighbor::NeighborTable;
@@ -145,6 +146,7 @@ impl EngineBuilder {
             flows: FlowTable::new(self.config.flow.clone()),
             traffic: TrafficStats::new(self.config.traffic.clone()),
             neighbors: NeighborTable::new(),
+            devices: DeviceInventory::new(self.config.devices.clone()),
             detectors: self.detectors,
             packet_dispatch,
             flow_end,
@@ -185,6 +187,7 @@ pub struct Engine {
     flows: FlowTable,
     traffic: TrafficStats,
     neighbors: NeighborTable,
+    devices: DeviceInventory,
     detectors: Vec<Box<dyn Detector>>,
     /// Detector indices per packet class, in [`Interest`] bit order.
     packet_dispatch: [Vec<usize>; 6],
@@ -244,6 +247,11 @@ impl Engine {
         self.flows.iter()
     }
 
+    /// The devices seen so far and what traffic said about the network.
+    pub fn devices(&self) -> &DeviceInventory {
+        &self.devices
+    }
+
     /// A traffic report as of now (live flows included).
     pub fn traffic_report(&self) -> TrafficReport {
         self.traffic.report(self.flows.iter())
@@ -273,6 +281,7 @@ impl Engine {
         if let crate::decode::Network::Arp(arp) = &pkt.network {
             self.neighbors.learn(arp, pkt.ts);
         }
+        self.devices.observe(&pkt, self.traffic.local_networks());
         let handle = self.flows.update(&pkt);
         let class = class_index(Interest::of_packet(&pkt));
         if !self.packet_dispatch[class].is_empty() {
@@ -288,7 +297,8 @@ impl Engine {
                     &self.neighbors,
                     self.traffic.local_networks(),
                     &mut self.alerts,
-                );
+                )
+                .with_devices(&self.devices);
                 self.detectors[i].on_packet(&pkt, &mut cx);
             }
         }
@@ -336,7 +346,8 @@ impl Engine {
                 &self.neighbors,
                 self.traffic.local_networks(),
                 &mut self.alerts,
-            );
+            )
+            .with_devices(&self.devices);
             self.detectors[i].on_tick(now, &mut cx);
         }
         self.drain(now)
@@ -357,7 +368,8 @@ impl Engine {
                         &self.neighbors,
                         self.traffic.local_networks(),
                         &mut self.alerts,
-                    );
+                    )
+                    .with_devices(&self.devices);
                     self.detectors[i].on_flow_end(f, &mut cx);
                 }
                 for s in &mut self.sinks {
@@ -406,7 +418,8 @@ impl Engine {
                     &self.neighbors,
                     self.traffic.local_networks(),
                     &mut self.alerts,
-                );
+                )
+                .with_devices(&self.devices);
                 d.on_finish(now, &mut cx);
             }
             self.drain(now)?;

@@ -35,6 +35,7 @@ pub mod alert;
 pub mod config;
 pub mod decode;
 pub mod detect;
+pub mod device;
 pub mod engine;
 pub mod error;
 pub mod flow;

@@ -3,6 +3,7 @@
 mod credentials;
 mod decode_paths;
 mod detection;
+mod devices;
 mod flows_vs_tshark;
 mod malformed;
 mod ml;

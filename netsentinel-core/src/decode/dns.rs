@@ -97,6 +97,118 @@ pub fn parse(msg: &[u8]) -> Option<DnsMessage> {
     })
 }
 
+/// Most resource records read from one message by [`records`].
+pub const MAX_RECORDS: usize = 64;
+
+/// One resource record (answer, authority or additional section).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record<'a> {
+    /// Owner name, lowercase, without the trailing dot.
+    pub name: String,
+    /// Type (1 A, 12 PTR, 16 TXT, 28 AAAA, 33 SRV, ...).
+    pub rtype: u16,
+    /// Time to live in seconds.
+    pub ttl: u32,
+    /// The record's data.
+    pub rdata: &'a [u8],
+    /// Where `rdata` starts in the message, for names compressed inside it.
+    rdata_at: usize,
+}
+
+impl Record<'_> {
+    /// The domain name a PTR or CNAME record points to, or an SRV record's target.
+    /// `msg` is the message the record came from (names inside rdata may be compressed).
+    pub fn target_name(&self, msg: &[u8]) -> Option<String> {
+        let at = match self.rtype {
+            5 | 12 => self.rdata_at,
+            33 => self.rdata_at + 6,
+            _ => return None,
+        };
+        read_name(msg, at).map(|(name, _)| name)
+    }
+
+    /// The address of an A or AAAA record.
+    pub fn address(&self) -> Option<std::net::IpAddr> {
+        match (self.rtype, self.rdata.len()) {
+            (1, 4) => Some(std::net::IpAddr::from([
+                self.rdata[0],
+                self.rdata[1],
+                self.rdata[2],
+                self.rdata[3],
+            ])),
+            (28, 16) => <[u8; 16]>::try_from(self.rdata)
+                .ok()
+                .map(std::net::IpAddr::from),
+            _ => None,
+        }
+    }
+
+    /// A TXT record's strings.
+    pub fn txt_strings(&self) -> Vec<&[u8]> {
+        let mut out = Vec::new();
+        let mut rest = self.rdata;
+        while let Some((&len, tail)) = rest.split_first() {
+            let Some(s) = tail.get(..usize::from(len)) else {
+                break;
+            };
+            out.push(s);
+            rest = &tail[usize::from(len)..];
+        }
+        out
+    }
+}
+
+/// Every record of a message, questions skipped, with the QR bit. Unlike [`parse`] it takes
+/// messages without a question (mDNS announcements). Reads at most [`MAX_RECORDS`] records
+/// and stops at the first malformed one, keeping those before it; `None` without a header.
+///
+/// ```
+/// use netsentinel_core::decode::dns::records;
+/// // An mDNS announcement: no question, one A record "nas.local" -> 192.168.1.9.
+/// let mut m = vec![0, 0, 0x84, 0x00, 0, 0, 0, 1, 0, 0, 0, 0];
+/// m.extend_from_slice(&[3, b'n', b'a', b's', 5, b'l', b'o', b'c', b'a', b'l', 0]);
+/// m.extend_from_slice(&[0, 1, 0x80, 1, 0, 0, 0, 120, 0, 4, 192, 168, 1, 9]);
+/// let (is_response, rrs) = records(&m).unwrap();
+/// assert!(is_response);
+/// assert_eq!(rrs[0].name, "nas.local");
+/// assert_eq!(rrs[0].address(), Some("192.168.1.9".parse().unwrap()));
+/// ```
+pub fn records(msg: &[u8]) -> Option<(bool, Vec<Record<'_>>)> {
+    let header = msg.get(..12)?;
+    let count = |i: usize| usize::from(u16::from_be_bytes([header[i], header[i + 1]]));
+    let is_response = header[2] & 0x80 != 0;
+    let mut pos = 12;
+    for _ in 0..count(4).min(MAX_RECORDS) {
+        let Some((_, after)) = read_name(msg, pos) else {
+            return Some((is_response, Vec::new()));
+        };
+        pos = after + 4;
+    }
+    let total = (count(6) + count(8) + count(10)).min(MAX_RECORDS);
+    let mut out = Vec::new();
+    for _ in 0..total {
+        let Some((name, rr)) = read_name(msg, pos) else {
+            break;
+        };
+        let Some(fixed) = msg.get(rr..rr + 10) else {
+            break;
+        };
+        let rdlen = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
+        let Some(rdata) = msg.get(rr + 10..rr + 10 + rdlen) else {
+            break;
+        };
+        out.push(Record {
+            name,
+            rtype: u16::from_be_bytes([fixed[0], fixed[1]]),
+            ttl: u32::from_be_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]),
+            rdata,
+            rdata_at: rr + 10,
+        });
+        pos = rr + 10 + rdlen;
+    }
+    Some((is_response, out))
+}
+
 /// Reads a possibly compressed name at `start`; returns it and the offset just after it
 /// (after the first pointer, if any).
 fn read_name(msg: &[u8], start: usize) -> Option<(String, usize)> {
@@ -184,6 +296,28 @@ mod tests {
         );
         // Cut inside the second answer: the first is kept.
         assert_eq!(parse(&m[..m.len() - 2]).unwrap().addresses.len(), 1);
+    }
+
+    #[test]
+    fn records_walks_every_section_and_reads_targets() {
+        // Response to "ab" PTR: answer PTR -> "x" + pointer to "ab"; additional SRV with
+        // target pointing at the question name; then a record cut short.
+        let mut m = vec![0u8, 1, 0x84, 0, 0, 1, 0, 1, 0, 0, 0, 2];
+        m.extend_from_slice(&[2, b'a', b'b', 0, 0, 12, 0, 1]);
+        m.extend_from_slice(&[0xc0, 12, 0, 12, 0, 1, 0, 0, 0, 9, 0, 4, 1, b'x', 0xc0, 12]);
+        m.extend_from_slice(&[0xc0, 12, 0, 33, 0, 1, 0, 0, 0, 9, 0, 8, 0, 0, 0, 0, 0, 80]);
+        m.extend_from_slice(&[0xc0, 12]);
+        m.extend_from_slice(&[0xc0, 12, 0, 16]);
+        let (response, rrs) = records(&m).unwrap();
+        assert!(response);
+        assert_eq!(rrs.len(), 2);
+        assert_eq!(rrs[0].target_name(&m).as_deref(), Some("x.ab"));
+        assert_eq!(rrs[1].rtype, 33);
+        assert_eq!(rrs[1].target_name(&m).as_deref(), Some("ab"));
+        assert_eq!(rrs[0].address(), None);
+        for n in 0..m.len() {
+            let _ = records(&m[..n]);
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod arp_spoof;
 pub mod beaconing;
 pub mod brute_force;
 pub mod data_exfil;
+pub mod device;
 mod distinct;
 pub mod dns_tunnel;
 mod flood;
@@ -37,6 +38,7 @@ pub use flood::{FloodConfig, FloodDefaults};
 use crate::alert::Alert;
 use crate::config::ConfigError;
 use crate::decode::PacketView;
+use crate::device::DeviceInventory;
 use crate::flow::Flow;
 use crate::neighbor::NeighborTable;
 use crate::time::Timestamp;
@@ -116,6 +118,7 @@ pub struct Context<'e> {
     neighbors: &'e NeighborTable,
     local: &'e LocalNetworks,
     out: &'e mut Vec<Alert>,
+    devices: Option<&'e DeviceInventory>,
 }
 
 impl<'e> Context<'e> {
@@ -135,7 +138,19 @@ impl<'e> Context<'e> {
             neighbors,
             local,
             out,
+            devices: None,
         }
+    }
+
+    /// The same context with the engine's device inventory.
+    pub fn with_devices(mut self, devices: &'e DeviceInventory) -> Self {
+        self.devices = Some(devices);
+        self
+    }
+
+    /// The device inventory, when the engine made this context (tests may not give one).
+    pub fn devices(&self) -> Option<&'e DeviceInventory> {
+        self.devices
     }
 
     /// Whether an address is on the local network (`traffic.local_networks`).
@@ -248,6 +263,8 @@ pub struct DetectorsConfig {
     pub plaintext_credentials: plaintext_credentials::PlaintextCredentialsConfig,
     /// `sensitive_data`.
     pub sensitive_data: sensitive_data::SensitiveDataConfig,
+    /// `device`.
+    pub device: device::DeviceDetectorConfig,
 }
 
 /// The built-in detectors that `config` enables, in a fixed order. This one list is the
@@ -337,6 +354,9 @@ pub fn builtin(config: &DetectorsConfig) -> Result<Vec<Box<dyn Detector>>, Confi
         out.push(Box::new(sensitive_data::SensitiveDataDetector::new(
             &config.sensitive_data,
         )));
+    }
+    if config.device.enabled {
+        out.push(Box::new(device::DeviceDetector::new(&config.device)));
     }
     if config.ml_anomaly.enabled {
         out.push(Box::new(ml_anomaly::MlAnomalyDetector::new(

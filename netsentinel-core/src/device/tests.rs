@@ -1,0 +1,478 @@
+use std::net::{IpAddr, Ipv4Addr};
+
+use etherparse::PacketBuilder;
+
+use super::*;
+use crate::decode::decode;
+use crate::source::{LinkType, RawPacket};
+
+const PRINTER: Mac = [0x00, 0x11, 0x0a, 0, 0, 0x09]; // an HP MA-L
+const PC: Mac = [0x98, 0xe7, 0x43, 0, 0, 0x05]; // Dell
+const ROUTER: Mac = [0x00, 0x00, 0x0c, 0, 0, 0x01]; // Cisco
+const ROGUE: Mac = [0x02, 0, 0, 0, 0, 0x66];
+
+fn local() -> LocalNetworks {
+    LocalNetworks::new(&["10.0.0.0/8".parse().unwrap()])
+}
+
+fn udp(
+    src_mac: Mac,
+    dst_mac: Mac,
+    src: [u8; 4],
+    dst: [u8; 4],
+    ports: (u16, u16),
+    ttl: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut f = Vec::new();
+    PacketBuilder::ethernet2(src_mac, dst_mac)
+        .ipv4(src, dst, ttl)
+        .udp(ports.0, ports.1)
+        .write(&mut f, payload)
+        .unwrap();
+    f
+}
+
+fn tcp(
+    src_mac: Mac,
+    dst_mac: Mac,
+    src: [u8; 4],
+    dst: [u8; 4],
+    ports: (u16, u16),
+    syn_ack: bool,
+) -> Vec<u8> {
+    let mut f = Vec::new();
+    let b = PacketBuilder::ethernet2(src_mac, dst_mac)
+        .ipv4(src, dst, 64)
+        .tcp(ports.0, ports.1, 1, 1000)
+        .syn();
+    let b = if syn_ack { b.ack(1) } else { b };
+    b.write(&mut f, &[]).unwrap();
+    f
+}
+
+fn feed(inv: &mut DeviceInventory, secs: i64, frame: &[u8]) {
+    let raw = RawPacket {
+        ts: Timestamp::from_secs_micros(secs, 0),
+        data: frame,
+        orig_len: frame.len() as u32,
+        link: LinkType::Ethernet,
+    };
+    inv.observe(&decode(&raw), &local());
+}
+
+fn dhcp(op: u8, kind: u8, client: Mac, yiaddr: [u8; 4], options: &[u8]) -> Vec<u8> {
+    let mut m = vec![0u8; 240];
+    m[0] = op;
+    m[1] = 1;
+    m[2] = 6;
+    m[16..20].copy_from_slice(&yiaddr);
+    m[28..34].copy_from_slice(&client);
+    m[236..240].copy_from_slice(&[99, 130, 83, 99]);
+    m.extend_from_slice(&[53, 1, kind]);
+    m.extend_from_slice(options);
+    m.push(255);
+    m
+}
+
+fn events(inv: &DeviceInventory) -> Vec<DeviceEvent> {
+    inv.events_since(0).0.cloned().collect()
+}
+
+#[test]
+fn dhcp_names_fingerprints_and_rogue_servers() {
+    let mut inv = DeviceInventory::new(DeviceConfig::default());
+    let discover = dhcp(
+        1,
+        1,
+        PC,
+        [0; 4],
+        &[
+            12, 7, b'D', b'E', b'S', b'K', b'-', b'0', b'7', 55, 4, 1, 3, 6, 15, 60, 8, b'M', b'S',
+            b'F', b'T', b' ', b'5', b'.', b'0',
+        ],
+    );
+    feed(
+        &mut inv,
+        0,
+        &udp(PC, [0xff; 6], [0; 4], [255; 4], (68, 67), 128, &discover),
+    );
+    let server_opts = [
+        54, 4, 10, 0, 0, 1, 1, 4, 255, 255, 255, 0, 3, 4, 10, 0, 0, 1, 6, 4, 10, 0, 0, 1,
+    ];
+    let offer = dhcp(2, 2, PC, [10, 0, 0, 5], &server_opts);
+    feed(
+        &mut inv,
+        1,
+        &udp(
+            ROUTER,
+            PC,
+            [10, 0, 0, 1],
+            [10, 0, 0, 5],
+            (67, 68),
+            255,
+            &offer,
+        ),
+    );
+    assert!(events(&inv).is_empty(), "{:?}", events(&inv));
+    let rogue_offer = dhcp(2, 2, PC, [10, 0, 0, 99], &[54, 4, 10, 0, 0, 66]);
+    for t in 2..4 {
+        feed(
+            &mut inv,
+            t,
+            &udp(
+                ROGUE,
+                PC,
+                [10, 0, 0, 66],
+                [10, 0, 0, 5],
+                (67, 68),
+                64,
+                &rogue_offer,
+            ),
+        );
+    }
+    let pc = inv.get(&PC).unwrap();
+    assert_eq!(pc.name(), Some("DESK-07"));
+    assert_eq!(pc.names[0].source, NameSource::Dhcp);
+    let fp = pc.dhcp.as_ref().unwrap();
+    assert_eq!(fp.parameter_request_list, "1,3,6,15");
+    assert_eq!(fp.vendor_class.as_deref(), Some("MSFT 5.0"));
+    let env = inv.environment();
+    assert_eq!(
+        env.dhcp_servers,
+        vec![IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 66])]
+    );
+    assert!(env.subnets.contains("10.0.0.0/24"));
+    assert!(env.dns_servers.contains(&IpAddr::from([10, 0, 0, 1])));
+    let rogue: Vec<_> = events(&inv)
+        .into_iter()
+        .filter(|e| matches!(e, DeviceEvent::RogueDhcpServer { .. }))
+        .collect();
+    assert_eq!(rogue.len(), 1, "once per server");
+    let DeviceEvent::RogueDhcpServer {
+        server,
+        mac,
+        trusted,
+        ..
+    } = &rogue[0]
+    else {
+        unreachable!()
+    };
+    assert_eq!((*server, *mac), (IpAddr::from([10, 0, 0, 66]), ROGUE));
+    assert_eq!(trusted, &vec![IpAddr::from([10, 0, 0, 1])]);
+    let report = inv.report();
+    let router = report
+        .devices
+        .iter()
+        .find(|r| r.device.mac == ROUTER)
+        .unwrap();
+    assert_eq!(router.device.vendor.name(), Some("Cisco Systems, Inc"));
+    assert_eq!(router.os_family, Some("network equipment or Solaris"));
+    // A configured trusted server makes the first one seen the rogue one, if not listed.
+    let mut strict = DeviceInventory::new(DeviceConfig {
+        trusted_dhcp_servers: vec![IpAddr::from([10, 0, 0, 66])],
+        ..DeviceConfig::default()
+    });
+    feed(
+        &mut strict,
+        1,
+        &udp(
+            ROUTER,
+            PC,
+            [10, 0, 0, 1],
+            [10, 0, 0, 5],
+            (67, 68),
+            255,
+            &offer,
+        ),
+    );
+    assert!(matches!(
+        events(&strict)[..],
+        [DeviceEvent::RogueDhcpServer { .. }]
+    ));
+}
+
+#[test]
+fn mdns_printer_is_classified_with_reasons() {
+    let mut inv = DeviceInventory::new(DeviceConfig::default());
+    // Announcement: PTR _ipp._tcp.local -> Office._ipp._tcp.local, SRV -> prn.local:631,
+    // A prn.local -> 10.0.0.9.
+    let mut m = vec![0, 0, 0x84, 0, 0, 0, 0, 3, 0, 0, 0, 0];
+    m.extend_from_slice(b"\x04_ipp\x04_tcp\x05local\x00");
+    m.extend_from_slice(&[0, 12, 0, 1, 0, 0, 0, 120, 0, 9]);
+    m.extend_from_slice(b"\x06Office\xc0\x0c");
+    m.extend_from_slice(b"\x06Office\xc0\x0c");
+    m.extend_from_slice(&[0, 33, 0x80, 1, 0, 0, 0, 120, 0, 12, 0, 0, 0, 0, 2, 0x77]);
+    m.extend_from_slice(b"\x03prn\xc0\x16");
+    m.extend_from_slice(b"\x03prn\xc0\x16");
+    m.extend_from_slice(&[0, 1, 0x80, 1, 0, 0, 0, 120, 0, 4, 10, 0, 0, 9]);
+    feed(
+        &mut inv,
+        0,
+        &udp(
+            PRINTER,
+            [1, 0, 0x5e, 0, 0, 0xfb],
+            [10, 0, 0, 9],
+            [224, 0, 0, 251],
+            (5353, 5353),
+            255,
+            &m,
+        ),
+    );
+    feed(
+        &mut inv,
+        1,
+        &tcp(
+            PRINTER,
+            PC,
+            [10, 0, 0, 9],
+            [10, 0, 0, 5],
+            (9100, 40000),
+            true,
+        ),
+    );
+    let r = inv.report();
+    let p = &r.devices[0];
+    assert_eq!(p.name.as_deref(), Some("prn"));
+    assert!(
+        p.device.mdns_services.contains("_ipp._tcp"),
+        "{:?}",
+        p.device.mdns_services
+    );
+    assert_eq!(p.classification.kind, DeviceKind::Printer);
+    assert!(p.classification.confidence > 0.9);
+    assert!(p.classification.reasons.iter().any(|r| r.contains("9100")));
+    assert_eq!(p.device.vendor.name(), Some("Hewlett Packard"));
+}
+
+#[test]
+fn roles_from_behaviour_and_moves() {
+    let mut inv = DeviceInventory::new(DeviceConfig {
+        settle_secs: 10,
+        ..DeviceConfig::default()
+    });
+    // The router relays traffic for an external host both ways; the PC opens connections;
+    // a server answers three clients.
+    for i in 0..12u8 {
+        feed(
+            &mut inv,
+            0,
+            &tcp(
+                ROUTER,
+                PC,
+                [203, 0, 113, i],
+                [10, 0, 0, 5],
+                (443, 40000),
+                true,
+            ),
+        );
+        feed(
+            &mut inv,
+            0,
+            &tcp(
+                PC,
+                ROUTER,
+                [10, 0, 0, 5],
+                [203, 0, 113, i],
+                (40000, 443),
+                false,
+            ),
+        );
+    }
+    for c in 1..=3u8 {
+        feed(
+            &mut inv,
+            1,
+            &tcp(PRINTER, PC, [10, 0, 0, 9], [10, 0, 0, c], (22, 40000), true),
+        );
+    }
+    let r = inv.report();
+    let kind = |mac: Mac| {
+        r.devices
+            .iter()
+            .find(|d| d.device.mac == mac)
+            .unwrap()
+            .classification
+            .kind
+    };
+    assert_eq!(kind(ROUTER), DeviceKind::Gateway);
+    assert_eq!(kind(PC), DeviceKind::Workstation);
+    assert_eq!(kind(PRINTER), DeviceKind::Server);
+    assert_eq!(
+        r.gateways,
+        Vec::<IpAddr>::new(),
+        "the router used no local address"
+    );
+    // External addresses are not the router's own.
+    assert!(inv.get(&ROUTER).unwrap().addresses.is_empty());
+    // After the settling period a new MAC is news, with its first address.
+    let arp = |mac: Mac, ip: [u8; 4]| {
+        let mut f = Vec::new();
+        PacketBuilder::ethernet2(mac, [0xff; 6])
+            .arp(
+                etherparse::ArpPacket::new(
+                    etherparse::ArpHardwareId::ETHERNET,
+                    etherparse::EtherType::IPV4,
+                    etherparse::ArpOperation::REQUEST,
+                    &mac,
+                    &ip,
+                    &[0; 6],
+                    &[10, 0, 0, 1],
+                )
+                .unwrap(),
+            )
+            .write(&mut f)
+            .unwrap();
+        f
+    };
+    feed(&mut inv, 5, &arp(ROGUE, [10, 0, 0, 77]));
+    assert!(events(&inv).is_empty(), "inside the settling period");
+    let late: Mac = [0x02, 0, 0, 0, 0, 0x99];
+    feed(&mut inv, 20, &arp(late, [10, 0, 0, 78]));
+    // ARP moves an address: the late device now claims the PC's.
+    feed(&mut inv, 21, &arp(late, [10, 0, 0, 5]));
+    // An IP packet relayed with the PC's address does not move it back or again.
+    feed(
+        &mut inv,
+        22,
+        &tcp(
+            ROGUE,
+            ROUTER,
+            [10, 0, 0, 5],
+            [203, 0, 113, 1],
+            (40000, 443),
+            false,
+        ),
+    );
+    let ev = events(&inv);
+    assert_eq!(ev.len(), 2, "{ev:?}");
+    assert!(
+        matches!(&ev[0], DeviceEvent::NewDevice { mac, ip: Some(ip), .. } if *mac == late && *ip == IpAddr::from([10, 0, 0, 78]))
+    );
+    assert!(
+        matches!(&ev[1], DeviceEvent::AddressMoved { old_mac, new_mac, .. } if *old_mac == PC && *new_mac == late)
+    );
+    assert_eq!(inv.by_ip(IpAddr::from([10, 0, 0, 5])).unwrap().mac, late);
+    let (_, next) = inv.events_since(0);
+    assert_eq!(inv.events_since(next).0.count(), 0);
+}
+
+#[test]
+fn netbios_ssdp_lldp_and_ptr_names() {
+    let mut inv = DeviceInventory::new(DeviceConfig::default());
+    // NetBIOS registration of WIN-PC by 10.0.0.5.
+    let enc: String = {
+        let mut b = [b' '; 16];
+        b[..6].copy_from_slice(b"WIN-PC");
+        b[15] = 0;
+        b.iter()
+            .flat_map(|&x| [(b'A' + (x >> 4)) as char, (b'A' + (x & 15)) as char])
+            .collect()
+    };
+    let mut nb = vec![0x12, 0x34, 0x29, 0x10, 0, 0, 0, 0, 0, 0, 0, 1, 32];
+    nb.extend_from_slice(enc.as_bytes());
+    nb.extend_from_slice(&[0, 0, 0x20, 0, 1, 0, 0, 0x0e, 0x10, 0, 6, 0, 0, 10, 0, 0, 5]);
+    feed(
+        &mut inv,
+        0,
+        &udp(
+            PC,
+            [0xff; 6],
+            [10, 0, 0, 5],
+            [10, 255, 255, 255],
+            (137, 137),
+            128,
+            &nb,
+        ),
+    );
+    // SSDP announcement from the printer MAC.
+    let ssdp = b"NOTIFY * HTTP/1.1\r\nNT: urn:schemas-upnp-org:device:MediaRenderer:1\r\nSERVER: Linux UPnP/1.0 Sonos/70.3\r\n\r\n";
+    feed(
+        &mut inv,
+        1,
+        &udp(
+            PRINTER,
+            [1, 0, 0x5e, 0x7f, 0xff, 0xfa],
+            [10, 0, 0, 9],
+            [239, 255, 255, 250],
+            (1900, 1900),
+            4,
+            ssdp,
+        ),
+    );
+    // A DNS answer naming 10.0.0.9.
+    let mut ptr = vec![0, 7, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0];
+    ptr.extend_from_slice(b"\x019\x010\x010\x0210\x07in-addr\x04arpa\x00\x00\x0c\x00\x01");
+    ptr.extend_from_slice(&[0xc0, 12, 0, 12, 0, 1, 0, 0, 0, 60, 0, 10]);
+    ptr.extend_from_slice(b"\x04tv-1\x03lan\x00");
+    feed(
+        &mut inv,
+        2,
+        &udp(
+            ROUTER,
+            PC,
+            [10, 0, 0, 1],
+            [10, 0, 0, 5],
+            (53, 40000),
+            64,
+            &ptr,
+        ),
+    );
+    // LLDP from a switch.
+    let mut lldp = vec![0x01, 0x80, 0xc2, 0, 0, 0x0e];
+    lldp.extend_from_slice(&[0x00, 0x00, 0x0c, 0, 0, 0x02, 0x88, 0xcc]);
+    lldp.extend_from_slice(&[
+        0x0a, 6, b'c', b'o', b'r', b'e', b'-', b'1', 0x0e, 4, 0, 0x14, 0, 0x04, 0, 0,
+    ]);
+    feed(&mut inv, 3, &lldp);
+    let pc = inv.get(&PC).unwrap();
+    assert_eq!(pc.name(), Some("WIN-PC"));
+    assert_eq!(pc.ttl.os_family(), Some("Windows"));
+    let tv = inv
+        .report()
+        .devices
+        .into_iter()
+        .find(|r| r.device.mac == PRINTER)
+        .unwrap();
+    assert_eq!(tv.name.as_deref(), Some("tv-1.lan"));
+    assert_eq!(tv.device.names[0].source, NameSource::DnsPtr);
+    assert_eq!(tv.classification.kind, DeviceKind::Media);
+    let sw = inv
+        .report()
+        .devices
+        .into_iter()
+        .find(|r| r.device.mac == [0x00, 0x00, 0x0c, 0, 0, 0x02])
+        .unwrap();
+    assert_eq!(sw.name.as_deref(), Some("core-1"));
+    assert_eq!(sw.classification.kind, DeviceKind::Switch);
+    assert!(
+        inv.environment()
+            .dns_servers
+            .contains(&IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)))
+    );
+}
+
+#[test]
+fn device_cap_is_counted() {
+    let mut inv = DeviceInventory::new(DeviceConfig {
+        max_devices: 2,
+        ..DeviceConfig::default()
+    });
+    for i in 0..5u8 {
+        feed(
+            &mut inv,
+            0,
+            &udp(
+                [0x02, 0, 0, 0, 1, i],
+                PC,
+                [10, 0, 1, i],
+                [10, 0, 0, 5],
+                (5000, 5001),
+                64,
+                b"x",
+            ),
+        );
+    }
+    assert_eq!(inv.devices().count(), 2);
+    assert_eq!(inv.untracked(), 3);
+}
