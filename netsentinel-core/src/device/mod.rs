@@ -206,6 +206,9 @@ pub struct Device {
     pub bytes_in: u64,
     /// Frames it sent.
     pub packets_out: u64,
+    /// Index in `addresses` of the one used last.
+    #[serde(skip)]
+    last_address: usize,
     #[serde(skip)]
     client_set: BTreeSet<IpAddr>,
     #[serde(skip)]
@@ -237,6 +240,7 @@ impl Device {
             bytes_out: 0,
             bytes_in: 0,
             packets_out: 0,
+            last_address: 0,
             client_set: BTreeSet::new(),
             destination_set: BTreeSet::new(),
         }
@@ -395,8 +399,12 @@ impl DeviceEvent {
 pub struct DeviceInventory {
     config: DeviceConfig,
     devices: Vec<Device>,
-    by_mac: HashMap<Mac, usize>,
-    by_ip: HashMap<IpAddr, usize>,
+    by_mac: HashMap<Mac, usize, foldhash::fast::RandomState>,
+    by_ip: HashMap<IpAddr, usize, foldhash::fast::RandomState>,
+    /// The last sender and receiver looked up: consecutive frames mostly share them, and
+    /// every frame passes here.
+    last_src: Option<(Mac, usize)>,
+    last_dst: Option<(Mac, usize)>,
     env: NetworkEnvironment,
     untracked: u64,
     settled_at: Option<Timestamp>,
@@ -413,8 +421,10 @@ impl DeviceInventory {
             env: NetworkEnvironment::default(),
             config,
             devices: Vec::new(),
-            by_mac: HashMap::new(),
-            by_ip: HashMap::new(),
+            by_mac: HashMap::default(),
+            by_ip: HashMap::default(),
+            last_src: None,
+            last_dst: None,
             untracked: 0,
             settled_at: None,
             events: VecDeque::new(),
@@ -517,12 +527,14 @@ impl DeviceInventory {
     /// Records that device `i` uses local address `ip`.
     fn attribute(&mut self, i: usize, ip: IpAddr, now: Timestamp) {
         let d = &mut self.devices[i];
-        if let Some(a) = d.addresses.iter_mut().find(|a| a.ip == ip) {
-            a.last_seen = now;
+        if let Some(k) = d.addresses.iter().position(|a| a.ip == ip) {
+            d.addresses[k].last_seen = now;
+            d.last_address = k;
         } else {
             if d.addresses.len() >= MAX_IPS {
                 d.addresses.remove(0);
             }
+            d.last_address = d.addresses.len();
             d.addresses.push(AddressUse {
                 ip,
                 first_seen: now,
@@ -568,8 +580,15 @@ impl DeviceInventory {
         let Some(src_mac) = pkt.src_mac.filter(|m| m[0] & 1 == 0 && *m != [0; 6]) else {
             return;
         };
-        let Some(i) = self.device_index(src_mac, now) else {
-            return;
+        let i = match self.last_src {
+            Some((mac, i)) if mac == src_mac => i,
+            _ => {
+                let Some(i) = self.device_index(src_mac, now) else {
+                    return;
+                };
+                self.last_src = Some((src_mac, i));
+                i
+            }
         };
         {
             let d = &mut self.devices[i];
@@ -577,10 +596,17 @@ impl DeviceInventory {
             d.bytes_out += u64::from(pkt.wire_len);
             d.packets_out += 1;
         }
-        let dst = pkt
-            .dst_mac
-            .filter(|m| m[0] & 1 == 0)
-            .and_then(|m| self.by_mac.get(&m).copied());
+        let dst = match (pkt.dst_mac, self.last_dst) {
+            (Some(m), Some((last, j))) if m == last => Some(j),
+            (Some(m), _) if m[0] & 1 == 0 => {
+                let j = self.by_mac.get(&m).copied();
+                if let Some(j) = j {
+                    self.last_dst = Some((m, j));
+                }
+                j
+            }
+            _ => None,
+        };
         if let Some(j) = dst {
             self.devices[j].bytes_in += u64::from(pkt.wire_len);
         }
@@ -591,8 +617,19 @@ impl DeviceInventory {
                     // An IP packet names its sender's address only weakly: a host relaying
                     // others' packets (a man in the middle, a bridge) sends them too. It
                     // attributes an address nobody holds; moves take ARP or DHCP.
-                    if self.by_ip.get(&ip.src).is_none_or(|&owner| owner == i) {
-                        self.attribute(i, ip.src, now);
+                    let d = &mut self.devices[i];
+                    // Fast path: the address it used last, already its own.
+                    let same = match d.addresses.get_mut(d.last_address) {
+                        Some(a) if a.ip == ip.src => {
+                            a.last_seen = now;
+                            true
+                        }
+                        _ => false,
+                    };
+                    if same || self.by_ip.get(&ip.src).is_none_or(|&owner| owner == i) {
+                        if !same {
+                            self.attribute(i, ip.src, now);
+                        }
                         // Its own packet: the TTL is as the OS set it (no router between).
                         let d = &mut self.devices[i];
                         match ip.ttl {
