@@ -496,10 +496,13 @@ mod live {
             Format::Json => Box::new(JsonLinesSink::new(out)),
             Format::Eve => Box::new(EveSink::new(out)),
         };
-        let mut engine = Engine::builder(config)
-            .builtin_detectors()
-            .boxed_sink(sink)
-            .build()?;
+        let mut builder = Engine::builder(config.clone()).builtin_detectors();
+        if config.capture.identify_processes
+            && let Some(resolver) = netsentinel_core::process::system_resolver()
+        {
+            builder = builder.process_resolver(resolver);
+        }
+        let mut engine = builder.boxed_sink(sink).build()?;
         let stop = engine.stop_handle();
         if let Some(secs) = seconds {
             let stop = stop.clone();

@@ -336,3 +336,138 @@ fn vault_init_store_list_export_and_refusals() {
     assert_eq!(code, 2);
     assert_eq!(std::fs::read(&vault).unwrap(), before);
 }
+
+/// Runs `ip ARGS`; false when it fails.
+#[cfg(all(feature = "live", target_os = "linux"))]
+fn ip(args: &[&str]) -> bool {
+    Command::new("ip")
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Deletes the test's network namespaces however the test ends.
+#[cfg(all(feature = "live", target_os = "linux"))]
+struct Namespaces(Vec<String>);
+
+#[cfg(all(feature = "live", target_os = "linux"))]
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        for ns in &self.0 {
+            ip(&["netns", "del", ns]);
+        }
+    }
+}
+
+/// Two network namespaces joined by a veth pair; a server in one, a client in the other
+/// (this test binary again, in `netns_peer_helper`), and `monitor` capturing in the
+/// client's namespace: the flow's record names the client's PID and executable. Needs
+/// root and `ip` (iproute2); skips with a message otherwise.
+#[cfg(all(feature = "live", target_os = "linux"))]
+#[test]
+fn monitor_names_the_process_of_a_flow_between_namespaces() {
+    use std::time::Duration;
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    if !root || !ip(&["-V"]) {
+        eprintln!("skipping: needs root and iproute2 to make network namespaces");
+        return;
+    }
+    let tag = std::process::id() % 100_000;
+    let (a, b) = (format!("nsproc-a{tag}"), format!("nsproc-b{tag}"));
+    let (va, vb) = (format!("vpa{tag}"), format!("vpb{tag}"));
+    let _cleanup = Namespaces(vec![a.clone(), b.clone()]);
+    let made = ip(&["netns", "add", &a])
+        && ip(&["netns", "add", &b])
+        && ip(&["link", "add", &va, "type", "veth", "peer", "name", &vb])
+        && ip(&["link", "set", &va, "netns", &a])
+        && ip(&["link", "set", &vb, "netns", &b])
+        && ip(&["-n", &a, "addr", "add", "10.231.7.1/24", "dev", &va])
+        && ip(&["-n", &b, "addr", "add", "10.231.7.2/24", "dev", &vb])
+        && ip(&["-n", &a, "link", "set", &va, "up"])
+        && ip(&["-n", &b, "link", "set", &vb, "up"])
+        && ip(&["-n", &a, "link", "set", "lo", "up"])
+        && ip(&["-n", &b, "link", "set", "lo", "up"]);
+    if !made {
+        eprintln!("skipping: cannot make network namespaces and a veth pair here");
+        return;
+    }
+    let me = std::env::current_exe().unwrap();
+    let peer = |ns: &str, role: &str| {
+        Command::new("ip")
+            .args(["netns", "exec", ns])
+            .arg(&me)
+            .args(["--exact", "netns_peer_helper", "--ignored", "--nocapture"])
+            .env("NS_PEER", role)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut server = peer(&b, "listen 10.231.7.2:8080");
+    let monitor = Command::new("ip")
+        .args(["netns", "exec", &a, env!("CARGO_BIN_EXE_netsentinel")])
+        .args(["monitor", "-i", &va, "--format", "json", "--seconds", "4"])
+        .args(["--filter", "tcp port 8080"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut client = peer(&a, "connect 10.231.7.2:8080");
+    let client_pid = client.id();
+    assert!(client.wait().unwrap().success(), "client failed");
+    let out = monitor.wait_with_output().unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let flow = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["type"] == "flow" && v["dst_port"] == 8080)
+        .unwrap_or_else(|| panic!("no flow to 8080 in {stdout}\n{stderr}"));
+    let process = &flow["process"];
+    assert_eq!(process["status"], "found", "{flow}");
+    assert_eq!(process["pid"], client_pid, "{flow}");
+    let exe = std::fs::canonicalize(&me).unwrap();
+    assert_eq!(process["exe"], exe.to_string_lossy().as_ref(), "{flow}");
+    assert_eq!(process["user"], "root");
+    assert_eq!(process["exe_sha256"].as_str().map(str::len), Some(64));
+}
+
+/// A peer for the namespace test: `NS_PEER="listen ADDR"` accepts one connection and
+/// answers it, `NS_PEER="connect ADDR"` connects, sends and reads. Does nothing without
+/// `NS_PEER` (it is `#[ignore]`d and only run by that test).
+#[cfg(all(feature = "live", target_os = "linux"))]
+#[test]
+#[ignore = "a helper process for monitor_names_the_process_of_a_flow_between_namespaces"]
+fn netns_peer_helper() {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::time::Duration;
+    let Ok(role) = std::env::var("NS_PEER") else {
+        return;
+    };
+    let (what, addr) = role.split_once(' ').unwrap();
+    let mut buf = [0u8; 64];
+    match what {
+        "listen" => {
+            let listener = TcpListener::bind(addr).unwrap();
+            let (mut s, _) = listener.accept().unwrap();
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"ok");
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        _ => {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.write_all(b"hello").unwrap();
+            let _ = s.read(&mut buf);
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}

@@ -27,6 +27,9 @@ pub struct CaptureConfig {
     /// Packets queued between the capture thread and the analysis thread; when full,
     /// packets are dropped and counted, capture never blocks. Default 65,536.
     pub queue_packets: usize,
+    /// Name the local process of each new flow (Linux, from `/proc`; root sees every
+    /// process). Default true.
+    pub identify_processes: bool,
 }
 
 impl Default for CaptureConfig {
@@ -37,6 +40,7 @@ impl Default for CaptureConfig {
             bpf_filter: None,
             read_timeout_ms: 200,
             queue_packets: 65_536,
+            identify_processes: true,
         }
     }
 }

@@ -22,6 +22,7 @@ use crate::device::DeviceInventory;
 use crate::error::Result;
 use crate::flow::{Flow, FlowTable, FlowTableStats};
 use crate::neighbor::NeighborTable;
+use crate::process::{ProcessResolver, SocketProtocol};
 use crate::source::{LinkType, PacketSource, RawPacket, Recv, SourceError, SourceStats};
 use crate::time::Timestamp;
 use crate::traffic::{TrafficReport, TrafficStats};
@@ -68,9 +69,18 @@ pub struct EngineBuilder {
     error: Option<crate::config::ConfigError>,
     detectors: Vec<Box<dyn Detector>>,
     sinks: Vec<Box<dyn AlertSink>>,
+    processes: Option<Box<dyn ProcessResolver>>,
 }
 
 impl EngineBuilder {
+    /// Names the local process of every new TCP/UDP flow with `resolver` (live capture on
+    /// this host: [`crate::process::ProcfsResolver`] on Linux). The answer is on
+    /// [`Flow::process`] and in flow output.
+    pub fn process_resolver(mut self, resolver: Box<dyn ProcessResolver>) -> Self {
+        self.processes = Some(resolver);
+        self
+    }
+
     /// Adds a detector; detectors run in the order added.
     pub fn detector(mut self, d: impl Detector + 'static) -> Self {
         self.detectors.push(Box::new(d));
@@ -147,6 +157,7 @@ impl EngineBuilder {
             traffic: TrafficStats::new(self.config.traffic.clone()),
             neighbors: NeighborTable::new(),
             devices: DeviceInventory::new(self.config.devices.clone()),
+            processes: self.processes,
             detectors: self.detectors,
             packet_dispatch,
             flow_end,
@@ -188,6 +199,7 @@ pub struct Engine {
     traffic: TrafficStats,
     neighbors: NeighborTable,
     devices: DeviceInventory,
+    processes: Option<Box<dyn ProcessResolver>>,
     detectors: Vec<Box<dyn Detector>>,
     /// Detector indices per packet class, in [`Interest`] bit order.
     packet_dispatch: [Vec<usize>; 6],
@@ -228,6 +240,7 @@ impl Engine {
             error: None,
             detectors: Vec::new(),
             sinks: Vec::new(),
+            processes: None,
         }
     }
 
@@ -283,6 +296,11 @@ impl Engine {
         }
         self.devices.observe(&pkt, self.traffic.local_networks());
         let handle = self.flows.update(&pkt);
+        if let (Some(h), Some(resolver)) = (handle, self.processes.as_mut())
+            && h.created
+        {
+            identify_process(resolver.as_mut(), self.flows.get_mut(h));
+        }
         let class = class_index(Interest::of_packet(&pkt));
         if !self.packet_dispatch[class].is_empty() {
             let (flow, from_initiator) = match handle {
@@ -599,6 +617,18 @@ impl Engine {
         outcome?;
         self.finish()
     }
+}
+
+/// Asks `resolver` for the process of a new TCP or UDP flow.
+fn identify_process(resolver: &mut dyn ProcessResolver, flow: &mut Flow) {
+    let protocol = match flow.key.protocol {
+        6 => SocketProtocol::Tcp,
+        17 => SocketProtocol::Udp,
+        _ => return,
+    };
+    let a = std::net::SocketAddr::new(flow.src_ip(), flow.src_port);
+    let b = std::net::SocketAddr::new(flow.dst_ip(), flow.dst_port);
+    flow.process = Some(resolver.lookup(protocol, a, b));
 }
 
 #[cfg(test)]

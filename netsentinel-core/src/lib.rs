@@ -43,6 +43,7 @@ pub mod forensics;
 pub mod intel;
 pub mod ml;
 pub mod neighbor;
+pub mod process;
 pub mod reassembly;
 pub mod source;
 #[cfg(any(test, feature = "testutil"))]

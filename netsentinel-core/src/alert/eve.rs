@@ -112,6 +112,13 @@ pub fn flow(f: &Flow) -> Value {
     let mut m = Map::new();
     flow_common(&mut m, f, f.last_seen.to_rfc3339());
     m.insert("event_type".into(), "flow".into());
+    // Not in Suricata's schema: the local process, when the capture could name it.
+    if let Some(p) = &f.process {
+        m.insert(
+            "process".into(),
+            serde_json::to_value(p).unwrap_or(Value::Null),
+        );
+    }
     let state = match f.tcp_state {
         TcpState::NotTcp => {
             if f.to_client.packets > 0 {

@@ -203,12 +203,15 @@ pub struct Flow {
     pub fragments: u32,
     /// Why the flow ended.
     pub end_reason: FlowEndReason,
+    /// The local process that owns it, when the engine has a process resolver (live
+    /// capture on this host): asked once, at the flow's first packet.
+    pub process: Option<crate::process::ProcessLookup>,
 }
 
 impl Serialize for Flow {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("Flow", 14)?;
+        let mut st = s.serialize_struct("Flow", 15)?;
         st.serialize_field("id", &self.id)?;
         st.serialize_field("src_ip", &self.src_ip())?;
         st.serialize_field("src_port", &self.src_port)?;
@@ -223,6 +226,9 @@ impl Serialize for Flow {
         st.serialize_field("tcp_state", &self.tcp_state)?;
         st.serialize_field("fragments", &self.fragments)?;
         st.serialize_field("end_reason", &self.end_reason)?;
+        if let Some(p) = &self.process {
+            st.serialize_field("process", p)?;
+        }
         st.end()
     }
 }

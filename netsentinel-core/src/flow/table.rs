@@ -157,6 +157,11 @@ impl FlowTable {
         &self.slots[handle.slot as usize].flow
     }
 
+    /// The flow behind a handle, to annotate it.
+    pub fn get_mut(&mut self, handle: FlowHandle) -> &mut Flow {
+        &mut self.slots[handle.slot as usize].flow
+    }
+
     /// Live flows, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &Flow> {
         self.index.iter().map(|&s| &self.slots[s as usize].flow)
@@ -364,6 +369,7 @@ impl FlowTable {
             tcp_state: TcpState::NotTcp,
             fragments: 0,
             end_reason: FlowEndReason::Active,
+            process: None,
         };
         self.next_id += 1;
         let class = Class::of_new(key.protocol);
