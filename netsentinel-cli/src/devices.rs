@@ -3,7 +3,8 @@
 use std::io::Write;
 use std::path::Path;
 
-use netsentinel_core::device::DeviceReport;
+use netsentinel_core::device::environment::HostView;
+use netsentinel_core::device::{DeviceInventory, DeviceReport};
 use netsentinel_core::{Engine, FileSource};
 
 /// Output of `devices`.
@@ -15,15 +16,96 @@ pub enum DevicesFormat {
     Json,
 }
 
-/// Reads `file` through the engine (no detectors) and returns its device report.
-pub fn inventory(file: &Path, config: Option<&Path>) -> anyhow::Result<DeviceReport> {
+/// Where packets come from.
+pub struct Input<'a> {
+    /// A capture file.
+    pub file: Option<&'a Path>,
+    /// Or a live interface (feature `live`).
+    pub live: Option<&'a str>,
+    /// How long to capture live.
+    pub seconds: u64,
+}
+
+/// `netsentinel devices`: runs the engine (no detectors) over the input and prints the
+/// inventory; with a data directory, starts from the saved one and saves it back.
+pub fn run(
+    input: Input<'_>,
+    format: DevicesFormat,
+    output: Option<&Path>,
+    config: Option<&Path>,
+    data_dir: Option<&Path>,
+) -> anyhow::Result<()> {
     let config = super::load_config(config)?;
-    let mut engine = Engine::builder(config).build()?;
-    let mut source = super::ProgressSource::new(FileSource::open(file)?);
-    let result = engine.run(&mut source);
-    source.finish();
-    result?;
-    Ok(engine.devices().report())
+    let store = data_dir.map(|d| d.join("devices.json"));
+    let mut builder = Engine::builder(config.clone());
+    if let Some(path) = &store {
+        let (inventory, warning) = DeviceInventory::load_or_new(path, config.devices.clone())?;
+        if let Some(w) = warning {
+            eprintln!("warning: {w}");
+        }
+        builder = builder.device_inventory(inventory);
+    }
+    let mut engine = builder.build()?;
+    let live_host = match (input.file, input.live) {
+        (Some(file), _) => {
+            let mut source = super::ProgressSource::new(FileSource::open(file)?);
+            let result = engine.run(&mut source);
+            source.finish();
+            result?;
+            false
+        }
+        (None, Some(iface)) => {
+            live(&mut engine, iface, &config, input.seconds)?;
+            true
+        }
+        (None, None) => anyhow::bail!("give a capture file or --live IFACE"),
+    };
+    if let Some(path) = &store {
+        std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
+        engine.devices().save(path)?;
+    }
+    let mut out = super::open_output(output)?;
+    write(&mut out, &engine.devices().report(), format)?;
+    if live_host && format == DevicesFormat::Text {
+        let host = HostView::read();
+        let gw: Vec<String> = host
+            .default_gateways
+            .iter()
+            .map(|(iface, ip)| format!("{ip} ({iface})"))
+            .collect();
+        let dns: Vec<String> = host.dns_servers.iter().map(ToString::to_string).collect();
+        writeln!(out, "this host's default gateways: {}", gw.join(", "))?;
+        writeln!(out, "this host's DNS servers: {}", dns.join(", "))?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+#[cfg(feature = "live")]
+fn live(
+    engine: &mut Engine,
+    iface: &str,
+    config: &netsentinel_core::EngineConfig,
+    seconds: u64,
+) -> anyhow::Result<()> {
+    let source = netsentinel_core::source::LiveSource::open(iface, &config.capture)?;
+    let stop = engine.stop_handle();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(seconds));
+        stop.stop();
+    });
+    engine.run_threaded(source)?;
+    Ok(())
+}
+
+#[cfg(not(feature = "live"))]
+fn live(
+    _engine: &mut Engine,
+    _iface: &str,
+    _config: &netsentinel_core::EngineConfig,
+    _seconds: u64,
+) -> anyhow::Result<()> {
+    anyhow::bail!("this netsentinel was built without live capture (feature `live`)")
 }
 
 /// Writes the report.
@@ -39,7 +121,7 @@ pub fn write(
     }
     writeln!(
         out,
-        "{:<17}  {:<15}  {:<20}  {:<24}  {:<18}  {:<28}  {:>10}  {:>10}",
+        "{:<17}  {:<25}  {:<20}  {:<24}  {:<18}  {:<28}  {:>10}  {:>10}",
         "MAC", "IP", "NAME", "VENDOR", "TYPE", "OS (TTL)", "SENT", "RECEIVED"
     )?;
     for r in &report.devices {
@@ -55,7 +137,7 @@ pub fn write(
         );
         writeln!(
             out,
-            "{:<17}  {:<15}  {:<20}  {:<24}  {:<18}  {:<28}  {:>10}  {:>10}",
+            "{:<17}  {:<25}  {:<20}  {:<24}  {:<18}  {:<28}  {:>10}  {:>10}",
             netsentinel_core::neighbor::mac_to_string(&d.mac),
             ip,
             clip(r.name.as_deref().unwrap_or("-"), 20),

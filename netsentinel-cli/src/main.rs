@@ -85,10 +85,18 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// The devices on the network in a capture: vendor, addresses, names, type and why.
+    /// The devices on the network: vendor, addresses, names, type and why, from a capture
+    /// file or a live capture.
     Devices {
-        /// The capture file.
-        file: PathBuf,
+        /// The capture file (or `--live IFACE`).
+        #[arg(required_unless_present = "live")]
+        file: Option<PathBuf>,
+        /// Capture live from this interface instead (feature `live`).
+        #[arg(long, conflicts_with = "file")]
+        live: Option<String>,
+        /// Seconds to capture live. Default 30.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
         /// Output format.
         #[arg(long, value_enum, default_value_t = devices::DevicesFormat::Text)]
         format: devices::DevicesFormat,
@@ -98,6 +106,10 @@ enum Command {
         /// Engine configuration (JSON): local networks, `devices` settings.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Keep the inventory in DIR/devices.json: start from it and save it back
+        /// (atomically; a damaged file is moved aside, not overwritten).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
     /// Threat-intelligence feeds.
     #[cfg(feature = "intel-update")]
@@ -135,6 +147,10 @@ enum Command {
         /// Stop after this many seconds (default: until Ctrl-C).
         #[arg(long)]
         seconds: Option<u64>,
+        /// Keep the device inventory in DIR/devices.json: start from it (known devices are
+        /// not news) and save it back at the end.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
 }
 
@@ -200,15 +216,23 @@ fn main() -> ExitCode {
         Command::Vault { action } => vault::run(action),
         Command::Devices {
             file,
+            live,
+            seconds,
             format,
             output,
             config,
-        } => devices::inventory(&file, config.as_deref()).and_then(|report| {
-            let mut out = open_output(output.as_deref())?;
-            devices::write(&mut out, &report, format)?;
-            out.flush()?;
-            Ok(())
-        }),
+            data_dir,
+        } => devices::run(
+            devices::Input {
+                file: file.as_deref(),
+                live: live.as_deref(),
+                seconds,
+            },
+            format,
+            output.as_deref(),
+            config.as_deref(),
+            data_dir.as_deref(),
+        ),
         Command::Train {
             files,
             model,
@@ -230,6 +254,7 @@ fn main() -> ExitCode {
             output,
             config,
             seconds,
+            data_dir,
         } => live::monitor(
             &interface,
             live::CaptureOptions {
@@ -241,6 +266,7 @@ fn main() -> ExitCode {
             output.as_deref(),
             config.as_deref(),
             seconds,
+            data_dir.as_deref(),
         ),
     };
     match result {
@@ -477,6 +503,7 @@ mod live {
         output: Option<&Path>,
         config: Option<&Path>,
         seconds: Option<u64>,
+        data_dir: Option<&Path>,
     ) -> anyhow::Result<()> {
         let mut config = load_config(config)?;
         if options.filter.is_some() {
@@ -497,6 +524,17 @@ mod live {
             Format::Eve => Box::new(EveSink::new(out)),
         };
         let mut builder = Engine::builder(config.clone()).builtin_detectors();
+        let store = data_dir.map(|d| d.join("devices.json"));
+        if let Some(path) = &store {
+            let (inventory, warning) = netsentinel_core::device::DeviceInventory::load_or_new(
+                path,
+                config.devices.clone(),
+            )?;
+            if let Some(w) = warning {
+                eprintln!("warning: {w}");
+            }
+            builder = builder.device_inventory(inventory);
+        }
         if config.capture.identify_processes
             && let Some(resolver) = netsentinel_core::process::system_resolver()
         {
@@ -513,6 +551,10 @@ mod live {
         }
         ctrlc::set_handler(move || stop.stop()).context("installing the Ctrl-C handler")?;
         let summary = engine.run_threaded(source)?;
+        if let Some(path) = &store {
+            std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
+            engine.devices().save(path)?;
+        }
         eprintln!(
             "{} packets, {} flows, {} alerts, {} dropped by the kernel, {} dropped by the queue",
             summary.traffic.packets,

@@ -471,3 +471,73 @@ fn netns_peer_helper() {
         }
     }
 }
+
+/// `devices FILE`: the lab's devices with types, kept in a data directory across runs; a
+/// damaged inventory is moved aside with a warning.
+#[test]
+fn devices_lists_and_keeps_the_inventory() {
+    let dir = std::env::temp_dir().join(format!("ns-cli-devices-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = |file: &str| {
+        bin()
+            .args(["devices", "--format", "json", "--data-dir"])
+            .arg(&dir)
+            .arg(data(file))
+            .output()
+            .unwrap()
+    };
+    let out = run("corpus/benign/benign_office.pcap");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kind = |r: &serde_json::Value, mac: &str| {
+        r["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["mac"] == mac)
+            .map(|d| d["classification"]["kind"].clone())
+    };
+    assert_eq!(kind(&report, "02:10:00:00:00:01").unwrap(), "gateway");
+    assert_eq!(kind(&report, "02:10:00:00:00:0a").unwrap(), "server");
+    assert_eq!(report["gateways"][0], "10.10.0.1");
+    // A second capture adds its devices to the saved ones.
+    let out = run("corpus/attacks/scan_syn.pcap");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        kind(&report, "02:10:00:00:00:14").is_some(),
+        "kept from the first run"
+    );
+    assert!(
+        kind(&report, "02:10:00:00:00:42").is_some(),
+        "added by the second"
+    );
+    // Damaged: moved aside, a warning, a fresh inventory.
+    std::fs::write(dir.join("devices.json"), "{oops").unwrap();
+    let out = run("corpus/attacks/scan_syn.pcap");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("moved aside"));
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().any(|n| n.starts_with("devices.json.corrupt-")),
+        "{names:?}"
+    );
+    let text = bin()
+        .arg("devices")
+        .arg(data("corpus/benign/benign_office.pcap"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("gateway") && text.contains("DHCP servers: 10.10.0.1"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -70,9 +70,17 @@ pub struct EngineBuilder {
     detectors: Vec<Box<dyn Detector>>,
     sinks: Vec<Box<dyn AlertSink>>,
     processes: Option<Box<dyn ProcessResolver>>,
+    inventory: Option<DeviceInventory>,
 }
 
 impl EngineBuilder {
+    /// Starts from a known device inventory (one [`DeviceInventory::load`]ed from an
+    /// earlier run) instead of an empty one.
+    pub fn device_inventory(mut self, inventory: DeviceInventory) -> Self {
+        self.inventory = Some(inventory);
+        self
+    }
+
     /// Names the local process of every new TCP/UDP flow with `resolver` (live capture on
     /// this host: [`crate::process::ProcfsResolver`] on Linux). The answer is on
     /// [`Flow::process`] and in flow output.
@@ -156,7 +164,9 @@ impl EngineBuilder {
             flows: FlowTable::new(self.config.flow.clone()),
             traffic: TrafficStats::new(self.config.traffic.clone()),
             neighbors: NeighborTable::new(),
-            devices: DeviceInventory::new(self.config.devices.clone()),
+            devices: self
+                .inventory
+                .unwrap_or_else(|| DeviceInventory::new(self.config.devices.clone())),
             processes: self.processes,
             detectors: self.detectors,
             packet_dispatch,
@@ -241,6 +251,7 @@ impl Engine {
             detectors: Vec::new(),
             sinks: Vec::new(),
             processes: None,
+            inventory: None,
         }
     }
 

@@ -40,6 +40,7 @@ pub mod engine;
 pub mod error;
 pub mod flow;
 pub mod forensics;
+pub mod fsutil;
 pub mod intel;
 pub mod ml;
 pub mod neighbor;

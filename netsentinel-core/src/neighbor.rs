@@ -26,6 +26,22 @@ pub fn mac_to_string(mac: &Mac) -> String {
     )
 }
 
+/// Parses `02:10:00:00:00:42` (or with `-`).
+///
+/// ```
+/// use netsentinel_core::neighbor::parse_mac;
+/// assert_eq!(parse_mac("02-10-00-00-00-42"), Some([2, 0x10, 0, 0, 0, 0x42]));
+/// assert_eq!(parse_mac("02:10:00"), None);
+/// ```
+pub fn parse_mac(s: &str) -> Option<Mac> {
+    let mut mac = [0u8; 6];
+    let mut parts = s.split([':', '-']);
+    for b in &mut mac {
+        *b = u8::from_str_radix(parts.next()?, 16).ok()?;
+    }
+    parts.next().is_none().then_some(mac)
+}
+
 /// The ARP-learned neighbour table.
 #[derive(Debug, Default)]
 pub struct NeighborTable {

@@ -17,7 +17,6 @@
 //! of another kind or version. Writes go to a temporary file beside the vault (mode 0600),
 //! flushed, then renamed over it: an interrupted write leaves the old vault as it was.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
@@ -443,22 +442,7 @@ impl Vault {
         bytes.extend_from_slice(&json);
         let checksum = Sha256::digest(&bytes);
         bytes.extend_from_slice(&checksum);
-        let mut tmp = self.path.as_os_str().to_owned();
-        tmp.push(".tmp");
-        let tmp = PathBuf::from(tmp);
-        {
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.mode(0o600);
-            }
-            let mut f = options.open(&tmp).map_err(io)?;
-            f.write_all(&bytes).map_err(io)?;
-            f.sync_all().map_err(io)?;
-        }
-        std::fs::rename(&tmp, &self.path).map_err(io)
+        crate::fsutil::write_atomic(&self.path, &bytes, true).map_err(io)
     }
 }
 

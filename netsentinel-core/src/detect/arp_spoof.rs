@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use super::{Context, Detector, Interest};
 use crate::alert::{Alert, Severity};
 use crate::decode::{Network, PacketView};
-use crate::neighbor::{Mac, mac_to_string};
+use crate::neighbor::{Mac, mac_to_string, parse_mac};
 use crate::time::Timestamp;
 
 /// Settings of `arp_spoof`.
@@ -100,15 +100,6 @@ pub struct ArpSpoofDetector {
     requests: HashMap<(Ipv4Addr, Ipv4Addr), Timestamp>,
     /// (spoofer MAC, claimed IP) -> case.
     cases: HashMap<(Mac, Ipv4Addr), Case>,
-}
-
-fn parse_mac(s: &str) -> Option<Mac> {
-    let mut mac = [0u8; 6];
-    let mut parts = s.split([':', '-']);
-    for b in &mut mac {
-        *b = u8::from_str_radix(parts.next()?, 16).ok()?;
-    }
-    parts.next().is_none().then_some(mac)
 }
 
 impl ArpSpoofDetector {

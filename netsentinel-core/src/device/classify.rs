@@ -14,7 +14,7 @@
 
 use serde::Serialize;
 
-use super::{Device, NetworkEnvironment, OpenPort};
+use super::{Device, NetworkEnvironment, OpenPort, PortProtocol};
 
 /// Kinds of device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -170,7 +170,7 @@ fn is_server_port(p: &OpenPort) -> bool {
     matches!(
         (p.protocol, p.port),
         (
-            "tcp",
+            PortProtocol::Tcp,
             20..=25
                 | 53
                 | 80
@@ -194,7 +194,7 @@ fn is_server_port(p: &OpenPort) -> bool {
                 | 8080
                 | 8443
                 | 27017
-        ) | ("udp", 53 | 67 | 69 | 123 | 161 | 514)
+        ) | (PortProtocol::Udp, 53 | 67 | 69 | 123 | 161 | 514)
     )
 }
 
@@ -231,9 +231,20 @@ pub fn classify(d: &Device, env: &NetworkEnvironment) -> Classification {
 
     // Self-description: LLDP/CDP capabilities.
     if let Some(a) = &d.announcement {
-        let proto = a.protocol.to_uppercase();
+        let proto = a.protocol.as_str();
+        let has = |c: &str| a.capabilities.iter().any(|x| x == c);
+        // Routing and bridging together is a layer-3 switch (a router does not bridge).
+        let layer3_switch = has("router") && (has("bridge") || has("switch"));
+        if layer3_switch {
+            e.add(
+                K::Switch,
+                0.75,
+                format!("{proto} capabilities router and bridge (a layer-3 switch)"),
+            );
+        }
         for cap in &a.capabilities {
-            let kind = match *cap {
+            let kind = match cap.as_str() {
+                "router" | "bridge" | "switch" if layer3_switch => continue,
                 "router" => K::Router,
                 "bridge" | "switch" => K::Switch,
                 "wlan_ap" => K::AccessPoint,
@@ -341,7 +352,7 @@ pub fn classify(d: &Device, env: &NetworkEnvironment) -> Classification {
     let printing: Vec<u16> = d
         .open_ports
         .iter()
-        .filter(|p| p.protocol == "tcp" && matches!(p.port, 515 | 631 | 9100))
+        .filter(|p| p.protocol == PortProtocol::Tcp && matches!(p.port, 515 | 631 | 9100))
         .map(|p| p.port)
         .collect();
     if !printing.is_empty() {
@@ -353,7 +364,7 @@ pub fn classify(d: &Device, env: &NetworkEnvironment) -> Classification {
     }
     if d.open_ports
         .iter()
-        .any(|p| p.protocol == "tcp" && p.port == 554)
+        .any(|p| p.protocol == PortProtocol::Tcp && p.port == 554)
     {
         e.add(K::Camera, 0.4, "answers RTSP (554)");
     }

@@ -2,10 +2,10 @@
 //! access points and phones announce their name, model and role to their neighbours.
 
 /// What a device announced about itself.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Announcement {
-    /// `"lldp"` or `"cdp"`.
-    pub protocol: &'static str,
+    /// Which protocol.
+    pub protocol: DiscoveryProtocol,
     /// LLDP system name or CDP device ID.
     pub name: Option<String>,
     /// LLDP system description or CDP software version (first line).
@@ -16,7 +16,28 @@ pub struct Announcement {
     pub port: Option<String>,
     /// Enabled capabilities, by name (`router`, `bridge`, `wlan_ap`, `telephone`, `station`,
     /// `switch`, `host`, ...).
-    pub capabilities: Vec<&'static str>,
+    pub capabilities: Vec<String>,
+}
+
+/// LLDP or CDP.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DiscoveryProtocol {
+    /// IEEE 802.1AB.
+    #[default]
+    Lldp,
+    /// Cisco Discovery Protocol.
+    Cdp,
+}
+
+impl DiscoveryProtocol {
+    /// `LLDP` or `CDP`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiscoveryProtocol::Lldp => "LLDP",
+            DiscoveryProtocol::Cdp => "CDP",
+        }
+    }
 }
 
 /// The EtherType (or 802.3 length) and payload of an Ethernet frame, past any VLAN tags.
@@ -58,11 +79,11 @@ const LLDP_CAPABILITIES: [(u16, &str); 8] = [
 /// let pdu = [0x0a, 3, b's', b'w', b'1', 0x0e, 4, 0, 0x14, 0, 0x04, 0, 0];
 /// let a = parse_lldp(&pdu).unwrap();
 /// assert_eq!(a.name.as_deref(), Some("sw1"));
-/// assert_eq!(a.capabilities, vec!["bridge"]);
+/// assert_eq!(a.capabilities, vec!["bridge".to_string()]);
 /// ```
 pub fn parse_lldp(pdu: &[u8]) -> Option<Announcement> {
     let mut a = Announcement {
-        protocol: "lldp",
+        protocol: DiscoveryProtocol::Lldp,
         ..Announcement::default()
     };
     let mut rest = pdu;
@@ -87,7 +108,7 @@ pub fn parse_lldp(pdu: &[u8]) -> Option<Announcement> {
                 a.capabilities = LLDP_CAPABILITIES
                     .iter()
                     .filter(|(bit, _)| enabled & bit != 0)
-                    .map(|(_, n)| *n)
+                    .map(|(_, n)| (*n).to_string())
                     .collect();
             }
             _ => {}
@@ -118,14 +139,14 @@ const CDP_CAPABILITIES: [(u32, &str); 10] = [
 /// f.extend_from_slice(&[0, 4, 0, 8, 0, 0, 0, 0x09]); // router + switch
 /// let a = parse_cdp(&f).unwrap();
 /// assert_eq!(a.name.as_deref(), Some("r1x"));
-/// assert_eq!(a.capabilities, vec!["router", "switch"]);
+/// assert_eq!(a.capabilities, vec!["router".to_string(), "switch".to_string()]);
 /// ```
 pub fn parse_cdp(llc: &[u8]) -> Option<Announcement> {
     if llc.get(..8)? != [0xaa, 0xaa, 0x03, 0x00, 0x00, 0x0c, 0x20, 0x00] {
         return None;
     }
     let mut a = Announcement {
-        protocol: "cdp",
+        protocol: DiscoveryProtocol::Cdp,
         ..Announcement::default()
     };
     let mut rest = llc.get(12..)?;
@@ -147,7 +168,7 @@ pub fn parse_cdp(llc: &[u8]) -> Option<Announcement> {
                 a.capabilities = CDP_CAPABILITIES
                     .iter()
                     .filter(|(bit, _)| caps & bit != 0)
-                    .map(|(_, n)| *n)
+                    .map(|(_, n)| (*n).to_string())
                     .collect();
             }
             5 => a.description = text(value),

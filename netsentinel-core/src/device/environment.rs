@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::dhcp::DhcpMessage;
 
@@ -14,7 +14,8 @@ const MAX_ENTRIES: usize = 64;
 
 /// What traffic said about the network. Gateways are added from the devices at report
 /// time ([`super::DeviceInventory::gateways`]); the rest is learned as packets pass.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct NetworkEnvironment {
     /// Subnets DHCP servers handed out (address and mask of their offers), as
     /// `10.0.0.0/24`.

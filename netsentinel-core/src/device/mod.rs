@@ -78,8 +78,13 @@ fn mac_text<S: serde::Serializer>(mac: &Mac, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&mac_to_string(mac))
 }
 
+fn mac_from_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Mac, D::Error> {
+    let s = String::deserialize(d)?;
+    crate::neighbor::parse_mac(&s).ok_or_else(|| serde::de::Error::custom(format!("bad MAC {s}")))
+}
+
 /// An address a device used, with when.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddressUse {
     /// The address.
     pub ip: IpAddr,
@@ -90,7 +95,7 @@ pub struct AddressUse {
 }
 
 /// Where a host name came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NameSource {
     /// DHCP option 12 or 81 from the device.
@@ -108,7 +113,7 @@ pub enum NameSource {
 }
 
 /// A host name and its source.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostName {
     /// The name.
     pub name: String,
@@ -117,7 +122,7 @@ pub struct HostName {
 }
 
 /// The DHCP client's fingerprint.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DhcpFingerprint {
     /// Option 55 in order, comma-separated as fingerbank writes it (`1,3,6,15`).
     pub parameter_request_list: String,
@@ -127,7 +132,7 @@ pub struct DhcpFingerprint {
 
 /// Initial TTLs of packets a device originated: the usual defaults are 64 (Linux, macOS,
 /// iOS, Android, BSD), 128 (Windows) and 255 (network equipment, Solaris).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TtlCounts {
     /// Packets with TTL up to 64.
     pub up_to_64: u64,
@@ -152,21 +157,41 @@ impl TtlCounts {
 }
 
 /// A service the device was seen answering.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct OpenPort {
-    /// `"tcp"` or `"udp"`.
-    pub protocol: &'static str,
+    /// Transport.
+    pub protocol: PortProtocol,
     /// Port.
     pub port: u16,
 }
 
+/// TCP or UDP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PortProtocol {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+impl std::fmt::Display for PortProtocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PortProtocol::Tcp => "tcp",
+            PortProtocol::Udp => "udp",
+        })
+    }
+}
+
 /// One device and what is known of it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Device {
     /// Its MAC address.
-    #[serde(serialize_with = "mac_text")]
+    #[serde(serialize_with = "mac_text", deserialize_with = "mac_from_text")]
     pub mac: Mac,
-    /// Vendor from the IEEE registry.
+    /// Vendor from the IEEE registry (looked up again when a saved inventory is loaded).
+    #[serde(skip_deserializing)]
     pub vendor: Vendor,
     /// Local addresses it used, oldest first.
     pub addresses: Vec<AddressUse>,
@@ -209,9 +234,11 @@ pub struct Device {
     /// Index in `addresses` of the one used last.
     #[serde(skip)]
     last_address: usize,
-    #[serde(skip)]
+    /// The peers counted in `clients` (kept so a saved inventory counts on correctly).
+    #[serde(rename = "client_addresses")]
     client_set: BTreeSet<IpAddr>,
-    #[serde(skip)]
+    /// The destinations counted in `destinations`.
+    #[serde(rename = "destination_addresses")]
     destination_set: BTreeSet<IpAddr>,
 }
 
@@ -278,7 +305,7 @@ impl Device {
         });
     }
 
-    fn add_port(&mut self, protocol: &'static str, port: u16, client: IpAddr) {
+    fn add_port(&mut self, protocol: PortProtocol, port: u16, client: IpAddr) {
         if self.open_ports.len() < MAX_SET {
             self.open_ports.insert(OpenPort { protocol, port });
         }
@@ -313,6 +340,55 @@ pub struct DeviceReport {
     pub gateways: Vec<IpAddr>,
     /// MACs not tracked because `devices.max_devices` was reached.
     pub untracked: u64,
+}
+
+/// Why a saved inventory cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InventoryFileError {
+    /// Reading or writing failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not a device inventory, or damaged.
+    #[error("{path}: not a NetSentinel device inventory ({reason})")]
+    Corrupt {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Written by a version of NetSentinel that this one cannot read.
+    #[error(
+        "{path}: device inventory format version {found}; this NetSentinel reads version {expected}"
+    )]
+    Version {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Its version.
+        found: u64,
+        /// The version read here.
+        expected: u32,
+    },
+}
+
+/// First field of a saved inventory.
+const FILE_FORMAT: &str = "netsentinel-devices";
+/// Version of the saved inventory's layout.
+const FILE_VERSION: u32 = 1;
+
+/// A saved inventory.
+#[derive(Serialize, Deserialize)]
+struct InventoryFile {
+    format: String,
+    version: u32,
+    devices: Vec<Device>,
+    environment: NetworkEnvironment,
 }
 
 /// Something about the devices worth an alert.
@@ -430,6 +506,137 @@ impl DeviceInventory {
             events: VecDeque::new(),
             events_base: 0,
             moved_reported: BTreeSet::new(),
+        }
+    }
+
+    /// Writes the devices and the environment to `path` (JSON, versioned), atomically: a
+    /// crash leaves the old file.
+    ///
+    /// # Errors
+    /// [`InventoryFileError::Io`].
+    pub fn save(&self, path: &std::path::Path) -> Result<(), InventoryFileError> {
+        let file = InventoryFile {
+            format: FILE_FORMAT.into(),
+            version: FILE_VERSION,
+            devices: self.devices.clone(),
+            environment: self.env.clone(),
+        };
+        let io = |source| InventoryFileError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let bytes = serde_json::to_vec(&file).map_err(|e| io(std::io::Error::other(e)))?;
+        crate::fsutil::write_atomic(path, &bytes, false).map_err(io)
+    }
+
+    /// Reads an inventory [`save`](Self::save)d before. Its devices are the known
+    /// population: a MAC not among them is news at once (no settling period).
+    ///
+    /// # Errors
+    /// [`InventoryFileError`]: unreadable, not an inventory, or another format version.
+    /// The file is not changed.
+    ///
+    /// ```
+    /// use netsentinel_core::device::{DeviceConfig, DeviceInventory};
+    /// let path = std::env::temp_dir().join(format!("ns-doc-inv-{}.json", std::process::id()));
+    /// DeviceInventory::new(DeviceConfig::default()).save(&path).unwrap();
+    /// let inv = DeviceInventory::load(&path, DeviceConfig::default()).unwrap();
+    /// assert_eq!(inv.devices().count(), 0);
+    /// std::fs::write(&path, "{").unwrap();
+    /// assert!(DeviceInventory::load(&path, DeviceConfig::default()).is_err());
+    /// # std::fs::remove_file(&path).ok();
+    /// ```
+    pub fn load(path: &std::path::Path, config: DeviceConfig) -> Result<Self, InventoryFileError> {
+        let text = std::fs::read(path).map_err(|source| InventoryFileError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let corrupt = |reason: String| InventoryFileError::Corrupt {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let value: serde_json::Value =
+            serde_json::from_slice(&text).map_err(|e| corrupt(e.to_string()))?;
+        if value["format"] != FILE_FORMAT {
+            return Err(corrupt("no \"format\": \"netsentinel-devices\"".into()));
+        }
+        match value["version"].as_u64() {
+            Some(v) if v == u64::from(FILE_VERSION) => {}
+            found => {
+                return Err(InventoryFileError::Version {
+                    path: path.to_path_buf(),
+                    found: found.unwrap_or(0),
+                    expected: FILE_VERSION,
+                });
+            }
+        }
+        let file: InventoryFile =
+            serde_json::from_value(value).map_err(|e| corrupt(e.to_string()))?;
+        let mut inv = DeviceInventory::new(config);
+        inv.env = file.environment;
+        for mut d in file.devices.into_iter().take(inv.config.max_devices) {
+            if inv.by_mac.contains_key(&d.mac) {
+                continue;
+            }
+            d.vendor = vendor_of(&d.mac);
+            d.addresses.truncate(MAX_IPS);
+            d.names.truncate(MAX_NAMES);
+            let i = inv.devices.len();
+            inv.by_mac.insert(d.mac, i);
+            inv.devices.push(d);
+        }
+        // Each address to the device that used it last.
+        let mut uses: Vec<(Timestamp, IpAddr, usize)> = inv
+            .devices
+            .iter()
+            .enumerate()
+            .flat_map(|(i, d)| d.addresses.iter().map(move |a| (a.last_seen, a.ip, i)))
+            .collect();
+        uses.sort();
+        for (_, ip, i) in uses {
+            inv.by_ip.insert(ip, i);
+        }
+        if !inv.devices.is_empty() {
+            inv.settled_at = Some(Timestamp::ZERO);
+        }
+        Ok(inv)
+    }
+
+    /// [`load`](Self::load)s the inventory at `path`, or starts an empty one when there is
+    /// none yet. A damaged or foreign file is moved aside to `PATH.corrupt-SECONDS` (never
+    /// overwritten, never lost) and a warning saying so is returned with the empty
+    /// inventory.
+    ///
+    /// # Errors
+    /// [`InventoryFileError::Io`] when the file exists but cannot be read or moved aside.
+    pub fn load_or_new(
+        path: &std::path::Path,
+        config: DeviceConfig,
+    ) -> Result<(Self, Option<String>), InventoryFileError> {
+        match Self::load(path, config.clone()) {
+            Ok(inv) => Ok((inv, None)),
+            Err(InventoryFileError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Ok((Self::new(config), None))
+            }
+            Err(e @ (InventoryFileError::Corrupt { .. } | InventoryFileError::Version { .. })) => {
+                let secs = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let mut aside = path.as_os_str().to_owned();
+                aside.push(format!(".corrupt-{secs}"));
+                std::fs::rename(path, &aside).map_err(|source| InventoryFileError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                let warning = format!(
+                    "{e}; moved aside to {}, starting an empty inventory",
+                    std::path::Path::new(&aside).display()
+                );
+                Ok((Self::new(config), Some(warning)))
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -667,7 +874,7 @@ impl DeviceInventory {
                 if let Some(a) = announcement {
                     let d = &mut self.devices[i];
                     if let Some(name) = &a.name {
-                        let source = if a.protocol == "lldp" {
+                        let source = if a.protocol == discovery::DiscoveryProtocol::Lldp {
                             NameSource::Lldp
                         } else {
                             NameSource::Cdp
@@ -694,7 +901,7 @@ impl DeviceInventory {
             Transport::Tcp(t) => {
                 let d = &mut self.devices[i];
                 if t.flags.has(TcpFlags::SYN | TcpFlags::ACK) && src_local {
-                    d.add_port("tcp", t.src_port, dst);
+                    d.add_port(PortProtocol::Tcp, t.src_port, dst);
                 } else if t.flags.has(TcpFlags::SYN)
                     && !t.flags.has(TcpFlags::ACK)
                     && src_local
@@ -746,9 +953,9 @@ impl DeviceInventory {
                     _ => {}
                 }
                 if src_local && sp < 1024 && dp >= 1024 && sp != 53 {
-                    self.devices[i].add_port("udp", sp, dst);
+                    self.devices[i].add_port(PortProtocol::Udp, sp, dst);
                 } else if src_local && sp == 53 {
-                    self.devices[i].add_port("udp", 53, dst);
+                    self.devices[i].add_port(PortProtocol::Udp, 53, dst);
                 }
             }
             _ => {}

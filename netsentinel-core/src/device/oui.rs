@@ -14,7 +14,7 @@ use crate::neighbor::Mac;
 const REGISTRY: &str = include_str!("../../data/oui.tsv");
 
 /// What the address's first bits say about who made it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "kind", content = "name", rename_all = "snake_case")]
 pub enum Vendor {
     /// A registered assignment's organisation.
@@ -25,6 +25,7 @@ pub enum Vendor {
     /// A group (multicast/broadcast) address.
     Group,
     /// Not in the registry.
+    #[default]
     Unknown,
 }
 

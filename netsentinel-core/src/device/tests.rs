@@ -476,3 +476,125 @@ fn device_cap_is_counted() {
     assert_eq!(inv.devices().count(), 2);
     assert_eq!(inv.untracked(), 3);
 }
+
+#[test]
+fn saved_inventory_round_trips_and_bad_files_are_refused() {
+    let dir = std::env::temp_dir().join(format!("ns-inv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("devices.json");
+    let mut inv = DeviceInventory::new(DeviceConfig::default());
+    let discover = dhcp(1, 1, PC, [0; 4], &[12, 2, b'p', b'c', 55, 2, 1, 3]);
+    feed(
+        &mut inv,
+        0,
+        &udp(PC, [0xff; 6], [0; 4], [255; 4], (68, 67), 128, &discover),
+    );
+    feed(
+        &mut inv,
+        1,
+        &tcp(
+            PRINTER,
+            PC,
+            [10, 0, 0, 9],
+            [10, 0, 0, 5],
+            (9100, 40000),
+            true,
+        ),
+    );
+    let mut lldp = vec![
+        0x01, 0x80, 0xc2, 0, 0, 0x0e, 0x00, 0x00, 0x0c, 0, 0, 0x02, 0x88, 0xcc,
+    ];
+    lldp.extend_from_slice(&[0x0a, 2, b's', b'w', 0x0e, 4, 0, 0x14, 0, 0x14, 0, 0]);
+    feed(&mut inv, 2, &lldp);
+    inv.save(&path).unwrap();
+    let back = DeviceInventory::load(&path, DeviceConfig::default()).unwrap();
+    assert_eq!(back.report(), inv.report());
+    assert_eq!(
+        back.by_ip(IpAddr::from([10, 0, 0, 9])).unwrap().mac,
+        PRINTER
+    );
+    // Known devices: a new MAC is news at once, a known one is not.
+    let mut back = back;
+    feed(
+        &mut back,
+        3,
+        &tcp(
+            PC,
+            PRINTER,
+            [10, 0, 0, 5],
+            [10, 0, 0, 9],
+            (40001, 22),
+            false,
+        ),
+    );
+    feed(
+        &mut back,
+        3,
+        &tcp(
+            ROGUE,
+            PRINTER,
+            [10, 0, 0, 66],
+            [10, 0, 0, 9],
+            (40001, 22),
+            false,
+        ),
+    );
+    let ev = events(&back);
+    assert!(
+        matches!(&ev[..], [DeviceEvent::NewDevice { mac, .. }] if *mac == ROGUE),
+        "{ev:?}"
+    );
+    // Damaged, foreign and future files are refused and left as they were.
+    let good = std::fs::read(&path).unwrap();
+    for (bytes, want) in [
+        (
+            good[..good.len() / 2].to_vec(),
+            "not a NetSentinel device inventory",
+        ),
+        (
+            b"{\"format\": \"other\"}".to_vec(),
+            "not a NetSentinel device inventory",
+        ),
+        (
+            String::from_utf8(good.clone())
+                .unwrap()
+                .replacen("\"version\":1", "\"version\":9", 1)
+                .into_bytes(),
+            "version 9",
+        ),
+    ] {
+        std::fs::write(&path, &bytes).unwrap();
+        let err = DeviceInventory::load(&path, DeviceConfig::default()).unwrap_err();
+        assert!(err.to_string().contains(want), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_damaged_inventory_is_moved_aside_not_overwritten() {
+    let dir = std::env::temp_dir().join(format!("ns-inv-aside-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("devices.json");
+    let (inv, warning) = DeviceInventory::load_or_new(&path, DeviceConfig::default()).unwrap();
+    assert!(
+        warning.is_none() && inv.devices().count() == 0,
+        "missing file: empty, quiet"
+    );
+    std::fs::write(
+        &path,
+        b"{\"format\": \"netsentinel-devices\", \"version\": 1, \"devi",
+    )
+    .unwrap();
+    let (_, warning) = DeviceInventory::load_or_new(&path, DeviceConfig::default()).unwrap();
+    let warning = warning.expect("a warning");
+    assert!(warning.contains("moved aside"), "{warning}");
+    assert!(!path.exists());
+    let aside: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
+    assert_eq!(aside.len(), 1);
+    assert_eq!(
+        std::fs::read(aside[0].path()).unwrap(),
+        b"{\"format\": \"netsentinel-devices\", \"version\": 1, \"devi"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -8,7 +8,7 @@
 //! Plain `http://` is refused except to loopback addresses (tests, local mirrors): a feed
 //! fetched in clear could be altered on the way.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -98,19 +98,6 @@ fn allowed(url: &str) -> bool {
     host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
-}
-
 /// Fetches one feed if it has a URL.
 ///
 /// # Errors
@@ -184,9 +171,10 @@ pub fn update_feed(feed: &FeedConfig) -> Result<UpdateOutcome, UpdateError> {
     if let Some(dir) = feed.path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| write_err(dir, e))?;
     }
-    write_atomic(&feed.path, &body).map_err(|e| write_err(&feed.path, e))?;
+    crate::fsutil::write_atomic(&feed.path, &body, false).map_err(|e| write_err(&feed.path, e))?;
     let meta_json = serde_json::to_vec_pretty(&new_meta).unwrap_or_default();
-    write_atomic(&meta_file, &meta_json).map_err(|e| write_err(&meta_file, e))?;
+    crate::fsutil::write_atomic(&meta_file, &meta_json, false)
+        .map_err(|e| write_err(&meta_file, e))?;
     Ok(UpdateOutcome::Updated(body.len() as u64))
 }
 

@@ -169,16 +169,7 @@ impl SavedModel {
             source,
         };
         let json = serde_json::to_vec(self).map_err(|e| io(std::io::Error::other(e)))?;
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".tmp");
-        let tmp = PathBuf::from(tmp);
-        {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&tmp).map_err(io)?;
-            f.write_all(&json).map_err(io)?;
-            f.sync_all().map_err(io)?;
-        }
-        std::fs::rename(&tmp, path).map_err(io)
+        crate::fsutil::write_atomic(path, &json, false).map_err(io)
     }
 
     /// Reads and checks a model file.
