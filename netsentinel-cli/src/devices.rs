@@ -205,7 +205,7 @@ pub fn write(
     )?;
     writeln!(
         out,
-        "subnets from DHCP: {}",
+        "subnets (DHCP, IPv6 router advertisements): {}",
         list(env.subnets.iter().cloned().collect())
     )?;
     Ok(())

@@ -86,8 +86,16 @@ fn devices_match_tshark() {
             checked.2 += 1;
         }
     }
-    // Every row was read: 17 vendors, 9 names, 20 types in the committed file.
-    assert_eq!(checked, (17, 9, 20));
+    // Every row was read: 21 vendors, 9 names, 23 types in the committed file.
+    assert_eq!(checked, (21, 9, 23));
+}
+
+/// IPv6 prefixes from router advertisements (tshark: icmpv6.opt.prefix / prefix.length).
+#[test]
+fn advertised_ipv6_prefixes() {
+    let r = report(&data_dir().join("malformed/tcpdump-tests/icmpv6-ra-pref64.pcap"));
+    let subnets: Vec<&str> = r.environment.subnets.iter().map(String::as_str).collect();
+    assert_eq!(subnets, ["2001:db8:cc:dd::/64", "2a00:f480:cc:dd::/64"]);
 }
 
 #[test]

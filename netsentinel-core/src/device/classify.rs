@@ -228,6 +228,19 @@ pub fn classify(d: &Device, env: &NetworkEnvironment) -> Classification {
     if d.addresses.iter().any(|a| env.dhcp_routers.contains(&a.ip)) {
         e.add(K::Gateway, 0.7, "named as router by DHCP");
     }
+    if d.default_router {
+        e.add(
+            K::Gateway,
+            0.8,
+            "advertises itself as an IPv6 default router",
+        );
+    } else if d.router_advertisements > 0 {
+        e.add(
+            K::Router,
+            0.7,
+            "sends IPv6 router advertisements (not as a default router)",
+        );
+    }
 
     // Self-description: LLDP/CDP capabilities.
     if let Some(a) = &d.announcement {

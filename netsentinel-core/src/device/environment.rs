@@ -18,7 +18,7 @@ const MAX_ENTRIES: usize = 64;
 #[serde(default)]
 pub struct NetworkEnvironment {
     /// Subnets DHCP servers handed out (address and mask of their offers), as
-    /// `10.0.0.0/24`.
+    /// `10.0.0.0/24`, and IPv6 prefixes routers advertised.
     pub subnets: BTreeSet<String>,
     /// Routers named by DHCP (option 3).
     pub dhcp_routers: BTreeSet<IpAddr>,
@@ -50,16 +50,19 @@ impl NetworkEnvironment {
         for d in &m.dns_servers {
             self.add_dns_server(IpAddr::V4(*d));
         }
-        if let (Some(ip), Some(mask)) = (m.your_ip, m.subnet_mask)
-            && self.subnets.len() < MAX_ENTRIES
-        {
+        if let (Some(ip), Some(mask)) = (m.your_ip, m.subnet_mask) {
             let bits = u32::from(mask);
             // A valid mask is ones then zeros.
             if bits.leading_ones() + bits.trailing_zeros() == 32 {
                 let net = Ipv4Addr::from(u32::from(ip) & bits);
-                self.subnets
-                    .insert(format!("{net}/{}", bits.leading_ones()));
+                self.add_subnet(format!("{net}/{}", bits.leading_ones()));
             }
+        }
+    }
+
+    pub(super) fn add_subnet(&mut self, subnet: String) {
+        if self.subnets.len() < MAX_ENTRIES {
+            self.subnets.insert(subnet);
         }
     }
 

@@ -221,6 +221,12 @@ pub struct Device {
     pub dns_answers: u64,
     /// DHCP offers and acknowledgements it sent.
     pub dhcp_offers: u64,
+    /// IPv6 router advertisements it sent.
+    #[serde(default)]
+    pub router_advertisements: u64,
+    /// Whether one of them offered it as a default router (router lifetime above 0).
+    #[serde(default)]
+    pub default_router: bool,
     /// First frame.
     pub first_seen: Timestamp,
     /// Last frame.
@@ -262,6 +268,8 @@ impl Device {
             forwarded_in: 0,
             dns_answers: 0,
             dhcp_offers: 0,
+            router_advertisements: 0,
+            default_router: false,
             first_seen: now,
             last_seen: now,
             bytes_out: 0,
@@ -958,7 +966,43 @@ impl DeviceInventory {
                     self.devices[i].add_port(PortProtocol::Udp, 53, dst);
                 }
             }
+            Transport::Icmpv6 { icmp_type: 134, .. } if src_local => {
+                self.router_advertisement(i, pkt);
+            }
             _ => {}
+        }
+    }
+
+    /// An IPv6 router advertisement (RFC 4861 §4.2): the sender routes, a default router
+    /// when its lifetime is above 0, and its prefix options are the link's subnets.
+    fn router_advertisement(&mut self, i: usize, pkt: &PacketView<'_>) {
+        // The lifetime is in the 8-byte ICMPv6 header, just before the payload (a
+        // sub-slice of the frame); the payload starts with two timers, then options.
+        let off = (pkt.payload.as_ptr() as usize).wrapping_sub(pkt.data.as_ptr() as usize);
+        let Some(header) = off
+            .checked_sub(8)
+            .and_then(|start| pkt.data.get(start..off))
+        else {
+            return;
+        };
+        let lifetime = u16::from_be_bytes([header[6], header[7]]);
+        let d = &mut self.devices[i];
+        d.router_advertisements += 1;
+        d.default_router |= lifetime > 0;
+        let mut options = pkt.payload.get(8..).unwrap_or_default();
+        while options.len() >= 8 {
+            let len = usize::from(options[1]) * 8;
+            let Some(opt) = options.get(..len).filter(|_| len > 0) else {
+                break;
+            };
+            if opt[0] == 3
+                && len == 32
+                && let Ok(prefix) = <[u8; 16]>::try_from(&opt[16..32])
+            {
+                self.env
+                    .add_subnet(format!("{}/{}", std::net::Ipv6Addr::from(prefix), opt[2]));
+            }
+            options = &options[len..];
         }
     }
 

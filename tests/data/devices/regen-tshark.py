@@ -16,7 +16,9 @@ type:   the kind the decoded facts state, or "-" where they state none:
         telephone -> phone), a virtual NIC vendor (VMware, PCS = VirtualBox) ->
         virtual_machine, DHCP vendor class MSFT -> workstation, a host name saying MacBook
         -> laptop, sending DHCP offers/acks naming itself (its source address) as the
-        router -> gateway, other DHCP offers/acks -> server; for the lab hosts the roles the
+        router -> gateway, other DHCP offers/acks -> server, IPv6 router advertisements
+        with a router lifetime above 0 -> gateway, with lifetime 0 -> router; for the
+        lab hosts the roles the
         corpus states (MANIFEST: gateway 10.10.0.1; benign_office: "one workstation
         (10.10.0.20)"; 10.10.0.10 the server every attack and login targets).
 Devices that send nothing tshark can attribute (no source MAC) are not listed.
@@ -37,6 +39,9 @@ FILES = [
     "malformed/tcpdump-tests/dhcp-rfc5859.pcap",
     "malformed/tcpdump-tests/dhcp-mud.pcap",
     "malformed/tcpdump-tests/dhcp-option-108.pcapng",
+    "malformed/tcpdump-tests/icmpv6-ra-pref64.pcap",
+    "malformed/tcpdump-tests/icmpv6.pcap",
+    "malformed/tcpdump-tests/icmpv6_opt24.pcap",
     "corpus/benign/benign_office.pcap",
     "corpus/attacks/brute_ssh.pcap",
     "corpus/attacks/scan_syn.pcap",
@@ -50,7 +55,7 @@ FIELDS = [
     "eth.src", "eth.src.oui_resolved", "dhcp.option.dhcp", "dhcp.hw.mac_addr",
     "dhcp.option.hostname", "dhcp.option.vendor_class_id", "nbdgm.source_name",
     "lldp.tlv.system.name", "lldp.tlv.enable_system_cap", "cdp.deviceid", "cdp.capabilities",
-    "dhcp.option.router", "ip.src",
+    "dhcp.option.router", "ip.src", "icmpv6.type", "icmpv6.nd.ra.router_lifetime",
 ]
 
 
@@ -92,6 +97,9 @@ def main():
             src = p["nbdgm.source_name"]
             if src.endswith("<00>") or src.endswith("<20>"):
                 name(src[:-4])
+            if p["icmpv6.type"] == "134":
+                lifetime = int(p["icmpv6.nd.ra.router_lifetime"] or 0)
+                d["facts"].add("gateway" if lifetime > 0 else "router")
             name(p["lldp.tlv.system.name"])
             name(p["cdp.deviceid"])
             if p["cdp.capabilities"]:
