@@ -598,3 +598,36 @@ fn a_damaged_inventory_is_moved_aside_not_overwritten() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+    /// Every parser takes any bytes without panicking, and so does the inventory on any
+    /// frame (Ethernet, with the discovery protocols' EtherTypes and UDP ports).
+    #[test]
+    fn hostile_input(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600), port in 0usize..7) {
+        let _ = dhcp::parse(&bytes);
+        let _ = discovery::parse_lldp(&bytes);
+        let _ = discovery::parse_cdp(&bytes);
+        let _ = discovery::ethernet_payload(&bytes);
+        let _ = ssdp::parse(&bytes);
+        let _ = netbios::names_from_nbns(&bytes, Ipv4Addr::new(10, 0, 0, 5));
+        let _ = netbios::name_from_datagram(&bytes, Ipv4Addr::new(10, 0, 0, 5));
+        if let Some((_, rrs)) = dns::records(&bytes) {
+            for r in rrs {
+                let _ = (r.target_name(&bytes), r.address(), r.txt_strings());
+            }
+        }
+        let mut inv = DeviceInventory::new(DeviceConfig::default());
+        let ports = [(68, 67), (67, 68), (5353, 5353), (1900, 1900), (137, 137), (138, 138), (53, 40000)];
+        feed(&mut inv, 0, &udp(PC, ROUTER, [10, 0, 0, 5], [10, 0, 0, 1], ports[port], 64, &bytes));
+        let mut frame = vec![0x01, 0x80, 0xc2, 0, 0, 0x0e, 0x00, 0x00, 0x0c, 0, 0, 0x02, 0x88, 0xcc];
+        frame.extend_from_slice(&bytes);
+        feed(&mut inv, 1, &frame);
+        let mut cdp = vec![0x01, 0x00, 0x0c, 0xcc, 0xcc, 0xcc, 0x00, 0x00, 0x0c, 0, 0, 0x03, 0x01, 0x00];
+        cdp.extend_from_slice(&[0xaa, 0xaa, 0x03, 0x00, 0x00, 0x0c, 0x20, 0x00]);
+        cdp.extend_from_slice(&bytes);
+        feed(&mut inv, 2, &cdp);
+        let _ = inv.report();
+    }
+}
