@@ -215,7 +215,18 @@ pub fn classify(d: &Device, env: &NetworkEnvironment) -> Classification {
 
     // Behaviour: routing. A spoofing host sends from external addresses but receives
     // nothing for them; a gateway does both.
-    if d.forwarded_out >= 10 && d.forwarded_in >= 10 {
+    // A host that relays traffic while claiming addresses other devices hold is a man in
+    // the middle (ARP spoofing), not the network's gateway.
+    if d.addresses_contested > 0 && d.forwarded_out >= 10 {
+        e.add(
+            K::Unknown,
+            0.0,
+            format!(
+                "relays traffic while claiming {} address(es) of other active devices (a man in the middle?)",
+                d.addresses_contested
+            ),
+        );
+    } else if d.forwarded_out >= 10 && d.forwarded_in >= 10 {
         e.add(
             K::Gateway,
             0.8,
@@ -424,7 +435,7 @@ fn decide(e: Evidence) -> Classification {
     let mut kinds: Vec<DeviceKind> = e.0.iter().map(|(k, _, _)| *k).collect();
     kinds.sort();
     kinds.dedup();
-    for k in kinds {
+    for k in kinds.into_iter().filter(|k| *k != DeviceKind::Unknown) {
         let miss: f64 =
             e.0.iter()
                 .filter(|(kk, _, _)| *kk == k)

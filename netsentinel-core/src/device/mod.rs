@@ -227,6 +227,11 @@ pub struct Device {
     /// Whether one of them offered it as a default router (router lifetime above 0).
     #[serde(default)]
     pub default_router: bool,
+    /// Local addresses it claimed (in ARP or DHCP) while the device holding them was
+    /// still active (seen in the last minute): a man in the middle, or an address
+    /// conflict. A replaced machine's address, taken after it went quiet, does not count.
+    #[serde(default)]
+    pub addresses_contested: u64,
     /// First frame.
     pub first_seen: Timestamp,
     /// Last frame.
@@ -270,6 +275,7 @@ impl Device {
             dhcp_offers: 0,
             router_advertisements: 0,
             default_router: false,
+            addresses_contested: 0,
             first_seen: now,
             last_seen: now,
             bytes_out: 0,
@@ -767,6 +773,9 @@ impl DeviceInventory {
         }
         match self.by_ip.insert(ip, i) {
             Some(old) if old != i => {
+                if now.micros_since(self.devices[old].last_seen) < 60_000_000 {
+                    self.devices[i].addresses_contested += 1;
+                }
                 let (old_mac, new_mac) = (self.devices[old].mac, self.devices[i].mac);
                 if self.moved_reported.len() < MAX_EVENTS
                     && self.moved_reported.insert((ip, new_mac))

@@ -631,3 +631,99 @@ proptest::proptest! {
         let _ = inv.report();
     }
 }
+
+fn arp_reply(mac: Mac, ip: [u8; 4], to: [u8; 4]) -> Vec<u8> {
+    let mut f = Vec::new();
+    PacketBuilder::ethernet2(mac, [0xff; 6])
+        .arp(
+            etherparse::ArpPacket::new(
+                etherparse::ArpHardwareId::ETHERNET,
+                etherparse::EtherType::IPV4,
+                etherparse::ArpOperation::REPLY,
+                &mac,
+                &ip,
+                &[0; 6],
+                &to,
+            )
+            .unwrap(),
+        )
+        .write(&mut f)
+        .unwrap();
+    f
+}
+
+/// Relaying traffic makes a gateway, unless the relay claims live hosts' addresses (ARP
+/// spoofing); a new router taking over a quiet one's address is a gateway again.
+#[test]
+fn a_man_in_the_middle_is_not_the_gateway() {
+    let relay = |inv: &mut DeviceInventory, mac: Mac, t: i64| {
+        for i in 0..12u8 {
+            feed(
+                inv,
+                t,
+                &tcp(mac, PC, [203, 0, 113, i], [10, 0, 0, 5], (443, 40000), true),
+            );
+            feed(
+                inv,
+                t,
+                &tcp(
+                    PC,
+                    mac,
+                    [10, 0, 0, 5],
+                    [203, 0, 113, i],
+                    (40000, 443),
+                    false,
+                ),
+            );
+        }
+    };
+    let mut inv = DeviceInventory::new(DeviceConfig::default());
+    feed(
+        &mut inv,
+        0,
+        &arp_reply(ROUTER, [10, 0, 0, 1], [10, 0, 0, 5]),
+    );
+    relay(&mut inv, ROUTER, 1);
+    // The spoofer claims the router's address 2 s later, while the router is active.
+    feed(&mut inv, 2, &arp_reply(ROGUE, [10, 0, 0, 1], [10, 0, 0, 5]));
+    relay(&mut inv, ROGUE, 3);
+    let r = inv.report();
+    let of = |mac: Mac| {
+        r.devices
+            .iter()
+            .find(|d| d.device.mac == mac)
+            .unwrap()
+            .classification
+            .clone()
+    };
+    assert_eq!(of(ROUTER).kind, DeviceKind::Gateway);
+    let spoofer = of(ROGUE);
+    assert_eq!(spoofer.kind, DeviceKind::Unknown);
+    assert!(
+        spoofer.reasons[0].contains("man in the middle"),
+        "{spoofer:?}"
+    );
+    // A replacement router, after the old one has been silent for ten minutes.
+    let new_router: Mac = [0x00, 0x00, 0x0c, 0, 0, 0x07];
+    let mut inv = DeviceInventory::new(DeviceConfig::default());
+    feed(
+        &mut inv,
+        0,
+        &arp_reply(ROUTER, [10, 0, 0, 1], [10, 0, 0, 5]),
+    );
+    feed(
+        &mut inv,
+        600,
+        &arp_reply(new_router, [10, 0, 0, 1], [10, 0, 0, 5]),
+    );
+    relay(&mut inv, new_router, 601);
+    let r = inv.report();
+    let k = r
+        .devices
+        .iter()
+        .find(|d| d.device.mac == new_router)
+        .unwrap()
+        .classification
+        .kind;
+    assert_eq!(k, DeviceKind::Gateway);
+}

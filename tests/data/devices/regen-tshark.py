@@ -42,20 +42,20 @@ FILES = [
     "malformed/tcpdump-tests/icmpv6-ra-pref64.pcap",
     "malformed/tcpdump-tests/icmpv6.pcap",
     "malformed/tcpdump-tests/icmpv6_opt24.pcap",
-    "corpus/benign/benign_office.pcap",
-    "corpus/attacks/brute_ssh.pcap",
-    "corpus/attacks/scan_syn.pcap",
-]
-LAB_ROLES = {
-    "02:10:00:00:00:01": "gateway",
-    "02:10:00:00:00:0a": "server",
-    "02:10:00:00:00:14": "workstation",
-}
+] + sorted(
+    os.path.join("corpus", d, f)
+    for d in ("attacks", "benign", "credentials")
+    for f in os.listdir(os.path.join(DATA, "corpus", d))
+    if f.endswith(".pcap")
+)
+LAB_NET = "10.10.0."
 FIELDS = [
     "eth.src", "eth.src.oui_resolved", "dhcp.option.dhcp", "dhcp.hw.mac_addr",
     "dhcp.option.hostname", "dhcp.option.vendor_class_id", "nbdgm.source_name",
     "lldp.tlv.system.name", "lldp.tlv.enable_system_cap", "cdp.deviceid", "cdp.capabilities",
     "dhcp.option.router", "ip.src", "icmpv6.type", "icmpv6.nd.ra.router_lifetime",
+    "eth.dst", "ip.dst", "tcp.flags.syn", "tcp.flags.ack", "arp.duplicate-address-detected",
+    "arp.src.hw_mac", "icmp.type",
 ]
 
 
@@ -66,6 +66,46 @@ def tshark(path):
     out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
     for line in out.splitlines():
         yield dict(zip(FIELDS, line.split("\t")))
+
+
+def lab_roles(rel, devices):
+    """Roles in the lab captures (local network 10.10.0.0/24) from tshark's fields:
+    gateway: at least 10 frames sent from a non-local IPv4 source and 10 received for a
+    non-local destination (it routes), unless tshark flags it for claiming addresses in ARP
+    that another MAC holds (arp.duplicate-address-detected: a man in the middle, for which
+    no role is stated);
+    server: sends a SYN-ACK from a local address; workstation: sends a SYN from a local
+    address and no SYN-ACK. The corpus agrees where it says: MANIFEST "gateway 10.10.0.1",
+    benign_office "one workstation (10.10.0.20)", 10.10.0.10 the victim server."""
+    count = {}
+    def bump(mac, key):
+        count.setdefault(mac, {}).setdefault(key, 0)
+        count[mac][key] += 1
+    local = lambda ip: ip.startswith(LAB_NET)
+    for p in tshark(os.path.join(DATA, rel)):
+        src, dst, sip, dip = p["eth.src"], p["eth.dst"], p["ip.src"], p["ip.dst"]
+        if p["arp.duplicate-address-detected"] and p["arp.src.hw_mac"]:
+            bump(p["arp.src.hw_mac"], "dup")
+        if not sip:
+            continue
+        if not local(sip) and sip != "0.0.0.0":
+            bump(src, "out")
+        if not local(dip) and not dip.startswith(("224.", "239.", "255.")):
+            bump(dst, "in")
+        # TCP flags inside an ICMP error are the quoted packet's, not this frame's.
+        if local(sip) and p["tcp.flags.syn"] in ("1", "True") and not p["icmp.type"]:
+            bump(src, "synack" if p["tcp.flags.ack"] in ("1", "True") else "syn")
+    for mac, c in count.items():
+        if mac not in devices:
+            continue
+        if c.get("dup"):
+            continue  # relays others' packets under their addresses: no role stated
+        if c.get("out", 0) >= 10 and c.get("in", 0) >= 10:
+            devices[mac]["lab_role"] = "gateway"
+        elif c.get("synack"):
+            devices[mac]["lab_role"] = "server"
+        elif c.get("syn"):
+            devices[mac]["lab_role"] = "workstation"
 
 
 def main():
@@ -110,6 +150,8 @@ def main():
                 for bit, k in ((0x04, "switch"), (0x08, "access_point"), (0x10, "router"), (0x20, "phone")):
                     if caps & bit:
                         d["facts"].add(k)
+        if rel.startswith("corpus/"):
+            lab_roles(rel, devices)
         for mac, d in devices.items():
             facts = d["facts"] - {""}
             kind = "-"
@@ -130,7 +172,7 @@ def main():
                 elif "dhcp_server" in facts:
                     kind = "server"
             if rel.startswith("corpus/"):
-                kind = LAB_ROLES.get(mac, "-")
+                kind = d.get("lab_role", "-")
             rows.append((rel, mac, d["vendor"] or "-", ",".join(d["names"]) or "-", kind))
     out = sys.stdout
     out.write("# file\tmac\tvendor (tshark)\tnames (tshark)\ttype\n")
