@@ -639,7 +639,7 @@ fn identify_process(resolver: &mut dyn ProcessResolver, flow: &mut Flow) {
     };
     let a = std::net::SocketAddr::new(flow.src_ip(), flow.src_port);
     let b = std::net::SocketAddr::new(flow.dst_ip(), flow.dst_port);
-    flow.process = Some(resolver.lookup(protocol, a, b));
+    flow.process = Some(Box::new(resolver.lookup(protocol, a, b)));
 }
 
 #[cfg(test)]

@@ -205,7 +205,7 @@ pub struct Flow {
     pub end_reason: FlowEndReason,
     /// The local process that owns it, when the engine has a process resolver (live
     /// capture on this host): asked once, at the flow's first packet.
-    pub process: Option<crate::process::ProcessLookup>,
+    pub process: Option<Box<crate::process::ProcessLookup>>,
 }
 
 impl Serialize for Flow {
