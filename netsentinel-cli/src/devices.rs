@@ -36,6 +36,13 @@ pub fn run(
     data_dir: Option<&Path>,
 ) -> anyhow::Result<()> {
     let config = super::load_config(config)?;
+    // A live run keeps what it learns in the default data directory; a file is only
+    // merged into an inventory when asked (an old capture should not rewrite it).
+    let data_dir = data_dir.map(Path::to_path_buf).or_else(|| {
+        input
+            .live
+            .and_then(|_| netsentinel_core::config::default_data_dir())
+    });
     let store = data_dir.map(|d| d.join("devices.json"));
     let mut builder = Engine::builder(config.clone());
     if let Some(path) = &store {

@@ -107,7 +107,8 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
         /// Keep the inventory in DIR/devices.json: start from it and save it back
-        /// (atomically; a damaged file is moved aside, not overwritten).
+        /// (atomically; a damaged file is moved aside, not overwritten). Live runs use
+        /// $NETSENTINEL_DATA_DIR, else ~/.netsentinel, unless told; files only when told.
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
@@ -148,7 +149,8 @@ enum Command {
         #[arg(long)]
         seconds: Option<u64>,
         /// Keep the device inventory in DIR/devices.json: start from it (known devices are
-        /// not news) and save it back at the end.
+        /// not news) and save it back at the end. Default: $NETSENTINEL_DATA_DIR, else
+        /// ~/.netsentinel.
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
@@ -524,6 +526,10 @@ mod live {
             Format::Eve => Box::new(EveSink::new(out)),
         };
         let mut builder = Engine::builder(config.clone()).builtin_detectors();
+        // Live monitoring keeps what it learns: the default data directory unless told.
+        let data_dir = data_dir
+            .map(Path::to_path_buf)
+            .or_else(netsentinel_core::config::default_data_dir);
         let store = data_dir.map(|d| d.join("devices.json"));
         if let Some(path) = &store {
             let (inventory, warning) = netsentinel_core::device::DeviceInventory::load_or_new(

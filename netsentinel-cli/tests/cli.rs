@@ -208,6 +208,10 @@ fn monitor_on_loopback_writes_eve_flow() {
     let child = bin()
         .args(["monitor", "-i", "lo", "--format", "eve", "--seconds", "2"])
         .args(["--filter", &format!("udp and port {port}")])
+        .env(
+            "NETSENTINEL_DATA_DIR",
+            std::env::temp_dir().join(format!("ns-lo-data-{}", std::process::id())),
+        )
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -408,9 +412,12 @@ fn monitor_names_the_process_of_a_flow_between_namespaces() {
             .unwrap()
     };
     let mut server = peer(&b, "listen 10.231.7.2:8080");
+    let data_dir = std::env::temp_dir().join(format!("ns-netns-data-{tag}"));
     let monitor = Command::new("ip")
         .args(["netns", "exec", &a, env!("CARGO_BIN_EXE_netsentinel")])
         .args(["monitor", "-i", &va, "--format", "json", "--seconds", "4"])
+        .arg("--data-dir")
+        .arg(&data_dir)
         .args(["--filter", "tcp port 8080"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -438,6 +445,13 @@ fn monitor_names_the_process_of_a_flow_between_namespaces() {
     assert_eq!(process["exe"], exe.to_string_lossy().as_ref(), "{flow}");
     assert_eq!(process["user"], "root");
     assert_eq!(process["exe_sha256"].as_str().map(str::len), Some(64));
+    // The live run kept its device inventory: both veth ends.
+    let saved = std::fs::read_to_string(data_dir.join("devices.json")).unwrap();
+    assert!(
+        saved.contains("10.231.7.1") && saved.contains("10.231.7.2"),
+        "{saved}"
+    );
+    std::fs::remove_dir_all(&data_dir).ok();
 }
 
 /// A peer for the namespace test: `NS_PEER="listen ADDR"` accepts one connection and

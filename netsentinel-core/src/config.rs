@@ -45,6 +45,23 @@ impl Default for CaptureConfig {
     }
 }
 
+/// The data directory for what NetSentinel keeps between runs (the device inventory, so
+/// far): `$NETSENTINEL_DATA_DIR`, else `$HOME/.netsentinel`; `None` when neither is set.
+///
+/// ```
+/// # // Reads the environment only.
+/// let dir = netsentinel_core::config::default_data_dir();
+/// assert!(dir.is_none_or(|d| d.is_absolute() || d.is_relative()));
+/// ```
+pub fn default_data_dir() -> Option<PathBuf> {
+    match std::env::var_os("NETSENTINEL_DATA_DIR") {
+        Some(dir) if !dir.is_empty() => Some(PathBuf::from(dir)),
+        _ => std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(|h| PathBuf::from(h).join(".netsentinel")),
+    }
+}
+
 /// Everything the engine needs to know.
 ///
 /// ```
