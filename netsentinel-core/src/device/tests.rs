@@ -253,32 +253,7 @@ fn roles_from_behaviour_and_moves() {
     });
     // The router relays traffic for an external host both ways; the PC opens connections;
     // a server answers three clients.
-    for i in 0..12u8 {
-        feed(
-            &mut inv,
-            0,
-            &tcp(
-                ROUTER,
-                PC,
-                [203, 0, 113, i],
-                [10, 0, 0, 5],
-                (443, 40000),
-                true,
-            ),
-        );
-        feed(
-            &mut inv,
-            0,
-            &tcp(
-                PC,
-                ROUTER,
-                [10, 0, 0, 5],
-                [203, 0, 113, i],
-                (40000, 443),
-                false,
-            ),
-        );
-    }
+    relay(&mut inv, ROUTER, 0);
     for c in 1..=3u8 {
         feed(
             &mut inv,
@@ -306,31 +281,20 @@ fn roles_from_behaviour_and_moves() {
     // External addresses are not the router's own.
     assert!(inv.get(&ROUTER).unwrap().addresses.is_empty());
     // After the settling period a new MAC is news, with its first address.
-    let arp = |mac: Mac, ip: [u8; 4]| {
-        let mut f = Vec::new();
-        PacketBuilder::ethernet2(mac, [0xff; 6])
-            .arp(
-                etherparse::ArpPacket::new(
-                    etherparse::ArpHardwareId::ETHERNET,
-                    etherparse::EtherType::IPV4,
-                    etherparse::ArpOperation::REQUEST,
-                    &mac,
-                    &ip,
-                    &[0; 6],
-                    &[10, 0, 0, 1],
-                )
-                .unwrap(),
-            )
-            .write(&mut f)
-            .unwrap();
-        f
-    };
-    feed(&mut inv, 5, &arp(ROGUE, [10, 0, 0, 77]));
+    feed(
+        &mut inv,
+        5,
+        &arp_reply(ROGUE, [10, 0, 0, 77], [10, 0, 0, 1]),
+    );
     assert!(events(&inv).is_empty(), "inside the settling period");
     let late: Mac = [0x02, 0, 0, 0, 0, 0x99];
-    feed(&mut inv, 20, &arp(late, [10, 0, 0, 78]));
+    feed(
+        &mut inv,
+        20,
+        &arp_reply(late, [10, 0, 0, 78], [10, 0, 0, 1]),
+    );
     // ARP moves an address: the late device now claims the PC's.
-    feed(&mut inv, 21, &arp(late, [10, 0, 0, 5]));
+    feed(&mut inv, 21, &arp_reply(late, [10, 0, 0, 5], [10, 0, 0, 1]));
     // An IP packet relayed with the PC's address does not move it back or again.
     feed(
         &mut inv,
@@ -632,6 +596,29 @@ proptest::proptest! {
     }
 }
 
+/// `mac` relays 12 connections between the PC and external addresses, both ways.
+fn relay(inv: &mut DeviceInventory, mac: Mac, t: i64) {
+    for i in 0..12u8 {
+        feed(
+            inv,
+            t,
+            &tcp(mac, PC, [203, 0, 113, i], [10, 0, 0, 5], (443, 40000), true),
+        );
+        feed(
+            inv,
+            t,
+            &tcp(
+                PC,
+                mac,
+                [10, 0, 0, 5],
+                [203, 0, 113, i],
+                (40000, 443),
+                false,
+            ),
+        );
+    }
+}
+
 fn arp_reply(mac: Mac, ip: [u8; 4], to: [u8; 4]) -> Vec<u8> {
     let mut f = Vec::new();
     PacketBuilder::ethernet2(mac, [0xff; 6])
@@ -656,27 +643,6 @@ fn arp_reply(mac: Mac, ip: [u8; 4], to: [u8; 4]) -> Vec<u8> {
 /// spoofing); a new router taking over a quiet one's address is a gateway again.
 #[test]
 fn a_man_in_the_middle_is_not_the_gateway() {
-    let relay = |inv: &mut DeviceInventory, mac: Mac, t: i64| {
-        for i in 0..12u8 {
-            feed(
-                inv,
-                t,
-                &tcp(mac, PC, [203, 0, 113, i], [10, 0, 0, 5], (443, 40000), true),
-            );
-            feed(
-                inv,
-                t,
-                &tcp(
-                    PC,
-                    mac,
-                    [10, 0, 0, 5],
-                    [203, 0, 113, i],
-                    (40000, 443),
-                    false,
-                ),
-            );
-        }
-    };
     let mut inv = DeviceInventory::new(DeviceConfig::default());
     feed(
         &mut inv,
