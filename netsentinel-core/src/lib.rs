@@ -4,7 +4,7 @@
 //!
 //! - [`PacketSource`]: where packets come from ([`FileSource`] for pcap/pcapng,
 //!   [`MemorySource`], `LiveSource` with the `live` feature).
-//! - [`decode`] turns a [`RawPacket`] into a zero-copy [`PacketView`]; what cannot be
+//! - [`decode()`] turns a [`RawPacket`] into a zero-copy [`PacketView`]; what cannot be
 //!   decoded becomes a counted [`DecodeAnomaly`], never a panic.
 //! - [`FlowTable`] tracks bidirectional [`Flow`]s with Community IDs, TCP state, idle
 //!   timeouts and a hard cap; [`TrafficStats`] keeps bandwidth, protocol breakdown, top talkers.

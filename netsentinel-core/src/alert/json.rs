@@ -3,9 +3,9 @@
 //! # Wire format
 //!
 //! One JSON object per line. Every line has `"type"`: `alert`, `flow`, `anomaly` or
-//! `summary`, then the fields of [`Alert`](super::Alert), [`Flow`](crate::Flow) plus its
-//! `community_id`, [`AnomalyEvent`](super::AnomalyEvent), or
-//! [`RunSummary`](crate::RunSummary), serialised with serde under their Rust field names.
+//! `summary`, then the fields of [`Alert`], [`Flow`] plus its
+//! `community_id`, [`AnomalyEvent`], or
+//! [`RunSummary`], serialised with serde under their Rust field names.
 //! Alert lines carry `"detector": "<id>"` at the top level. Timestamps are integers:
 //! microseconds since the Unix epoch.
 

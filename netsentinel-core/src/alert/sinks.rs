@@ -6,7 +6,7 @@ use super::{Alert, AlertSink, AnomalyEvent, SinkError, eve, json};
 use crate::engine::RunSummary;
 use crate::flow::Flow;
 
-/// Writes our own JSON lines (see [`json`](super::json)): alerts, flows, anomalies, summary.
+/// Writes our own JSON lines (see [`json`]): alerts, flows, anomalies, summary.
 #[derive(Debug)]
 pub struct JsonLinesSink<W: Write + Send> {
     out: W,
@@ -48,7 +48,7 @@ impl<W: Write + Send> AlertSink for JsonLinesSink<W> {
     }
 }
 
-/// Writes Suricata-EVE-compatible NDJSON (see [`eve`](super::eve)).
+/// Writes Suricata-EVE-compatible NDJSON (see [`eve`]).
 ///
 /// ```
 /// use netsentinel_core::{Alert, AlertSink, EveSink, Severity, Timestamp};

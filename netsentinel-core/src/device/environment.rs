@@ -13,7 +13,7 @@ use super::dhcp::DhcpMessage;
 const MAX_ENTRIES: usize = 64;
 
 /// What traffic said about the network. Gateways are added from the devices at report
-/// time ([`super::DeviceInventory::gateways`]); the rest is learned as packets pass.
+/// time ([`super::DeviceReport::gateways`]); the rest is learned as packets pass.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct NetworkEnvironment {

@@ -8,7 +8,7 @@
 //! service types), DNS PTR answers (names of local addresses), SSDP (UPnP server strings
 //! and device types), NetBIOS (Windows and Samba names), LLDP and CDP (name, model and role
 //! of network equipment). The initial TTL of packets a device originates hints at its OS.
-//! [`classify`] turns the evidence into a type with a confidence and the reasons.
+//! [`classify()`] turns the evidence into a type with a confidence and the reasons.
 //!
 //! Addresses are attributed to a MAC only when they are local (`traffic.local_networks`, or
 //! IPv6 link-local): a router's MAC carries every external address, which are not its own.
