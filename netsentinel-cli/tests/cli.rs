@@ -423,6 +423,23 @@ fn monitor_names_the_process_of_a_flow_between_namespaces() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let devices = Command::new("ip")
+        .args(["netns", "exec", &a, env!("CARGO_BIN_EXE_netsentinel")])
+        .args([
+            "devices",
+            "--live",
+            &va,
+            "--seconds",
+            "4",
+            "--format",
+            "json",
+        ])
+        .arg("--data-dir")
+        .arg(data_dir.join("devices-live"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     let mut client = peer(&a, "connect 10.231.7.2:8080");
     let client_pid = client.id();
@@ -445,6 +462,34 @@ fn monitor_names_the_process_of_a_flow_between_namespaces() {
     assert_eq!(process["exe"], exe.to_string_lossy().as_ref(), "{flow}");
     assert_eq!(process["user"], "root");
     assert_eq!(process["exe_sha256"].as_str().map(str::len), Some(64));
+    // `devices --live` saw both ends, the server answering 8080.
+    let out = devices.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let server = report["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| {
+            d["addresses"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["ip"] == "10.231.7.2")
+        })
+        .unwrap_or_else(|| panic!("no server device in {report}"));
+    assert!(
+        server["open_ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["port"] == 8080),
+        "{server}"
+    );
     // The live run kept its device inventory: both veth ends.
     let saved = std::fs::read_to_string(data_dir.join("devices.json")).unwrap();
     assert!(
