@@ -287,11 +287,33 @@ fn main() -> ExitCode {
     }
 }
 
+/// `--config FILE`, else the data directory's `config.json`: created with the defaults on
+/// first use (said on standard error), read and validated after. If it cannot be
+/// created (no writable home), the defaults are used with a warning.
 fn load_config(path: Option<&Path>) -> anyhow::Result<EngineConfig> {
-    Ok(match path {
-        Some(p) => EngineConfig::from_json_file(p)?,
-        None => EngineConfig::default(),
-    })
+    if let Some(p) = path {
+        return Ok(EngineConfig::from_json_file(p)?);
+    }
+    let Some(dir) = netsentinel_core::config::default_data_dir() else {
+        return Ok(EngineConfig::default());
+    };
+    let file = dir.join("config.json");
+    match EngineConfig::load_or_create(&file) {
+        Ok((config, created)) => {
+            if created {
+                eprintln!(
+                    "created {} with the default configuration (keys: docs/CONFIG.md)",
+                    file.display()
+                );
+            }
+            Ok(config)
+        }
+        Err(e @ netsentinel_core::config::ConfigError::Io { .. }) if !file.exists() => {
+            eprintln!("warning: {e}; using the default configuration");
+            Ok(EngineConfig::default())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn open_output(path: Option<&Path>) -> anyhow::Result<Box<dyn Write + Send>> {

@@ -3,8 +3,15 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The binary, with its data directory (default configuration, device inventory) in a
+/// temporary directory of this test run, not the user's home.
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_netsentinel"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_netsentinel"));
+    c.env(
+        "NETSENTINEL_DATA_DIR",
+        std::env::temp_dir().join(format!("ns-cli-data-{}", std::process::id())),
+    );
+    c
 }
 
 fn data(rel: &str) -> PathBuf {
@@ -208,10 +215,6 @@ fn monitor_on_loopback_writes_eve_flow() {
     let child = bin()
         .args(["monitor", "-i", "lo", "--format", "eve", "--seconds", "2"])
         .args(["--filter", &format!("udp and port {port}")])
-        .env(
-            "NETSENTINEL_DATA_DIR",
-            std::env::temp_dir().join(format!("ns-lo-data-{}", std::process::id())),
-        )
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -418,6 +421,7 @@ fn monitor_names_the_process_of_a_flow_between_namespaces() {
         .args(["monitor", "-i", &va, "--format", "json", "--seconds", "4"])
         .arg("--data-dir")
         .arg(&data_dir)
+        .env("NETSENTINEL_DATA_DIR", &data_dir)
         .args(["--filter", "tcp port 8080"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -436,6 +440,7 @@ fn monitor_names_the_process_of_a_flow_between_namespaces() {
         ])
         .arg("--data-dir")
         .arg(data_dir.join("devices-live"))
+        .env("NETSENTINEL_DATA_DIR", &data_dir)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -597,6 +602,44 @@ fn devices_lists_and_keeps_the_inventory() {
     assert!(
         text.contains("gateway") && text.contains("DHCP servers: 10.10.0.1"),
         "{text}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// First run without `--config`: the defaults are written to the data directory's
+/// config.json and used; an edit is read back; a bad key is refused by name, file kept.
+#[test]
+fn default_configuration_is_created_once_and_validated() {
+    let dir = std::env::temp_dir().join(format!("ns-cli-cfg-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_netsentinel"))
+            .env("NETSENTINEL_DATA_DIR", &dir)
+            .arg("analyze")
+            .arg(data("demo.pcap"))
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    assert!(first.status.success());
+    assert!(String::from_utf8_lossy(&first.stderr).contains("created"));
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(written["flow"]["max_flows"], 1_000_000);
+    let second = run();
+    assert!(!String::from_utf8_lossy(&second.stderr).contains("created"));
+    std::fs::write(
+        dir.join("config.json"),
+        r#"{"detectors": {"port_scan": {"min_portz": 3}}}"#,
+    )
+    .unwrap();
+    let bad = run();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("min_portz"));
+    assert!(
+        std::fs::read_to_string(dir.join("config.json"))
+            .unwrap()
+            .contains("min_portz")
     );
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -13,7 +13,7 @@ use crate::flow::FlowConfig;
 use crate::traffic::TrafficConfig;
 
 /// Live-capture settings (used with the `live` feature).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct CaptureConfig {
     /// Bytes captured per packet. Default 65,535.
@@ -72,7 +72,7 @@ pub fn default_data_dir() -> Option<PathBuf> {
 /// let err = EngineConfig::from_json(r#"{"flow": {"max_flow": 5}}"#).unwrap_err();
 /// assert!(err.to_string().contains("max_flow"));
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct EngineConfig {
     /// Flow table limits and timeouts.
@@ -138,6 +138,12 @@ pub enum ConfigError {
 }
 
 impl EngineConfig {
+    /// The JSON Schema of the configuration file (draft 2020-12), with every key's
+    /// documentation as its `description`: for editors, and for `docs/CONFIG.md`.
+    pub fn json_schema() -> serde_json::Value {
+        serde_json::to_value(schemars::schema_for!(EngineConfig)).unwrap_or_default()
+    }
+
     /// Parses and validates JSON text.
     ///
     /// # Errors
@@ -157,6 +163,39 @@ impl EngineConfig {
             source,
         })?;
         Self::parse(&text, &path.display().to_string())
+    }
+
+    /// The configuration at `path`, or, when there is no file there yet, the defaults,
+    /// written there (pretty JSON, atomically) for the user to edit. The flag says whether
+    /// the file was created. An existing file is never overwritten: if it is invalid, the
+    /// error names the key and the file stays as it is.
+    ///
+    /// # Errors
+    /// As [`from_json_file`](Self::from_json_file); [`ConfigError::Io`] when the defaults
+    /// cannot be written.
+    pub fn load_or_create(path: &Path) -> Result<(Self, bool), ConfigError> {
+        match std::fs::metadata(path) {
+            Ok(_) => Self::from_json_file(path).map(|c| (c, false)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let cfg = EngineConfig::default();
+                let io = |source| ConfigError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                };
+                let mut text =
+                    serde_json::to_vec_pretty(&cfg).map_err(|e| io(std::io::Error::other(e)))?;
+                text.push(b'\n');
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(io)?;
+                }
+                crate::fsutil::write_atomic(path, &text, false).map_err(io)?;
+                Ok((cfg, true))
+            }
+            Err(source) => Err(ConfigError::Io {
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
     }
 
     fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
@@ -222,5 +261,30 @@ mod tests {
         assert!(e.to_string().contains("tick_interval"), "{e}");
         let e = EngineConfig::from_json(r#"{"flow": {"max_flows": "many"}}"#).unwrap_err();
         assert!(e.to_string().contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn defaults_round_trip_and_are_written_once() {
+        let text = serde_json::to_string_pretty(&EngineConfig::default()).unwrap();
+        assert_eq!(
+            EngineConfig::from_json(&text).unwrap(),
+            EngineConfig::default()
+        );
+        let dir = std::env::temp_dir().join(format!("ns-cfg-{}", std::process::id()));
+        let path = dir.join("sub").join("config.json");
+        let (cfg, created) = EngineConfig::load_or_create(&path).unwrap();
+        assert!(created && cfg == EngineConfig::default());
+        // Edited by the user: read back, never rewritten; a bad edit names the key.
+        std::fs::write(&path, r#"{"flow": {"max_flows": 7}}"#).unwrap();
+        let (cfg, created) = EngineConfig::load_or_create(&path).unwrap();
+        assert!(!created && cfg.flow.max_flows == 7);
+        std::fs::write(&path, r#"{"flow": {"max_flowz": 7}}"#).unwrap();
+        let err = EngineConfig::load_or_create(&path).unwrap_err().to_string();
+        assert!(err.contains("max_flowz"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            r#"{"flow": {"max_flowz": 7}}"#
+        );
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -17,11 +17,12 @@ use crate::flow::Flow;
 use crate::time::Timestamp;
 
 /// Settings for traffic statistics.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrafficConfig {
     /// Networks counted as local when splitting bandwidth into in/out. Default: the private,
     /// loopback, link-local and CGNAT ranges (RFC 1918, 6598, 3927, 4193, 4291).
+    #[schemars(with = "Vec<String>")]
     pub local_networks: Vec<IpNet>,
     /// Entries in top-talker and top-port lists. Default 10.
     pub top_n: usize,

@@ -1,5 +1,6 @@
 //! End-to-end tests on the bundled captures.
 
+mod config;
 mod credentials;
 mod decode_paths;
 mod detection;

@@ -1,5 +1,7 @@
 //! Helpers for the end-to-end tests: where the bundled data is, and running a capture.
 
+pub mod config_reference;
+
 use std::path::{Path, PathBuf};
 
 use netsentinel_core::{CollectSink, Engine, EngineConfig, Error, FileSource, RunSummary};

@@ -34,7 +34,7 @@ use crate::neighbor::{Mac, mac_to_string, parse_mac};
 use crate::time::Timestamp;
 
 /// Settings of `arp_spoof`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ArpSpoofConfig {
     /// Run the detector. Default true.

@@ -30,7 +30,7 @@ use crate::ml::Welford;
 use crate::time::Timestamp;
 
 /// Thresholds of `beaconing`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct BeaconingConfig {
     /// Run the detector. Default true.

@@ -30,7 +30,7 @@ use crate::decode::{PacketView, TcpFlags};
 use crate::time::Timestamp;
 
 /// Thresholds of `brute_force`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct BruteForceConfig {
     /// Run the detector. Default true.

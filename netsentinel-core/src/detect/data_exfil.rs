@@ -27,7 +27,7 @@ use crate::ml::Welford;
 use crate::time::Timestamp;
 
 /// Thresholds of `data_exfil`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct DataExfilConfig {
     /// Run the detector. Default true.

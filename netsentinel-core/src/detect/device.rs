@@ -29,7 +29,7 @@ use crate::neighbor::mac_to_string;
 use crate::time::Timestamp;
 
 /// Settings of `device`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct DeviceDetectorConfig {
     /// Run the detector. Default true.

@@ -30,7 +30,7 @@ use crate::decode::{PacketView, Transport};
 use crate::time::Timestamp;
 
 /// Thresholds of `dns_tunnel`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct DnsTunnelConfig {
     /// Run the detector. Default true.

@@ -30,7 +30,7 @@ pub trait FloodDefaults: Clone + std::fmt::Debug + PartialEq + Default {
 /// Thresholds of a flood detector. The type parameter carries the detector's defaults of
 /// `rate_pps` and `min_flagged_ratio`, so a partial configuration falls back to the right
 /// ones: see `SynFloodConfig`, `IcmpFloodConfig`, `UdpFloodConfig`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields, bound = "")]
 pub struct FloodConfig<D: FloodDefaults> {
     /// Run the detector. Default true.

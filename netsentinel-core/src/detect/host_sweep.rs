@@ -26,7 +26,7 @@ use crate::decode::{PacketView, Transport};
 use crate::time::Timestamp;
 
 /// Thresholds of `host_sweep`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct HostSweepConfig {
     /// Run the detector. Default true.

@@ -30,7 +30,7 @@ use crate::alert::{Alert, Severity};
 use crate::decode::{PacketView, Transport};
 
 /// Settings of `insecure_service`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct InsecureServiceConfig {
     /// Run the detector. Default true.

@@ -42,7 +42,7 @@ use crate::ml::{
 use crate::time::Timestamp;
 
 /// Settings of `ml_anomaly`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct MlAnomalyConfig {
     /// Run the detector. Default true.

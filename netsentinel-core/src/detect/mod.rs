@@ -226,7 +226,7 @@ pub trait Detector: Send {
 }
 
 /// Settings of every built-in detector, one key per detector id.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct DetectorsConfig {
     /// `port_scan`.

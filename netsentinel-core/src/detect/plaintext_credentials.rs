@@ -49,7 +49,7 @@ use crate::reassembly::{ReassemblyBudget, ReassemblyLimits, StreamEvent, TcpStre
 use crate::time::Timestamp;
 
 /// Settings of `plaintext_credentials`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct PlaintextCredentialsConfig {
     /// Run the detector. Default true.

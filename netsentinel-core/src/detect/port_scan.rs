@@ -28,7 +28,7 @@ use crate::flow::TcpState;
 use crate::time::Timestamp;
 
 /// Thresholds of `port_scan`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct PortScanConfig {
     /// Run the detector. Default true.

@@ -38,7 +38,7 @@ use crate::decode::PacketView;
 use crate::flow::{Flow, FlowId};
 
 /// Settings of `sensitive_data`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct SensitiveDataConfig {
     /// Run the detector. Default true.

@@ -33,7 +33,7 @@ use crate::decode::{PacketView, Transport};
 use crate::time::Timestamp;
 
 /// Settings of `suspicious_dns`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct SuspiciousDnsConfig {
     /// Run the detector. Default true.

@@ -25,7 +25,7 @@ use crate::decode::{PacketView, TcpFlags};
 use crate::time::Timestamp;
 
 /// Settings of `tcp_anomaly`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct TcpAnomalyConfig {
     /// Run the detector. Default true.

@@ -30,7 +30,7 @@ use crate::decode::{PacketView, Transport, dns, tls};
 use crate::intel::{FeedFormat, IntelMatch, IntelSet};
 
 /// One feed file.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FeedConfig {
     /// Name shown in alerts.
@@ -46,7 +46,7 @@ pub struct FeedConfig {
 }
 
 /// Settings of `threat_intel`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ThreatIntelConfig {
     /// Run the detector. Default true (it matches nothing until feeds are configured).

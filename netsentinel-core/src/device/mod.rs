@@ -45,7 +45,7 @@ pub use environment::NetworkEnvironment;
 pub use oui::{Vendor, vendor_of};
 
 /// Settings of device discovery.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct DeviceConfig {
     /// Most devices tracked; further MACs are counted, not kept. Default 10,000.

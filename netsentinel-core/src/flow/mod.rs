@@ -346,7 +346,7 @@ pub fn protocol_name(protocol: u8) -> String {
 }
 
 /// Flow table limits and idle timeouts (packet time).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct FlowConfig {
     /// Most flows kept at once; when full, the least recently active flow is evicted and

@@ -22,7 +22,9 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 /// How a feed file is written.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum FeedFormat {
     /// Guess from the content.

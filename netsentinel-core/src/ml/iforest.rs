@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;
 
 /// Settings of a forest.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ForestParams {
     /// Trees (t). Default 100, the paper's choice.
