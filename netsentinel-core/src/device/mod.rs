@@ -753,8 +753,14 @@ impl DeviceInventory {
             d.last_address = k;
         } else {
             if d.addresses.len() >= MAX_IPS {
-                d.addresses.remove(0);
+                // Forget the oldest address here and in the index (if it is still this
+                // device's), so one MAC cycling through addresses cannot grow the index.
+                let old = d.addresses.remove(0).ip;
+                if self.by_ip.get(&old) == Some(&i) {
+                    self.by_ip.remove(&old);
+                }
             }
+            let d = &mut self.devices[i];
             d.last_address = d.addresses.len();
             d.addresses.push(AddressUse {
                 ip,

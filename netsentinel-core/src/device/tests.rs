@@ -693,3 +693,19 @@ fn a_man_in_the_middle_is_not_the_gateway() {
         .kind;
     assert_eq!(k, DeviceKind::Gateway);
 }
+
+/// One MAC claiming thousands of addresses keeps 16 and indexes no more than those.
+#[test]
+fn address_index_stays_bounded() {
+    let mut inv = DeviceInventory::new(DeviceConfig::default());
+    for n in 0..5000u32 {
+        let ip = (10u32 << 24 | n).to_be_bytes();
+        feed(&mut inv, i64::from(n), &arp_reply(ROGUE, ip, [10, 0, 0, 1]));
+    }
+    assert_eq!(inv.get(&ROGUE).unwrap().addresses.len(), 16);
+    assert_eq!(inv.by_ip.len(), 16);
+    assert_eq!(
+        inv.by_ip(IpAddr::from([10, 0, 19, 135])).unwrap().mac,
+        ROGUE
+    );
+}
