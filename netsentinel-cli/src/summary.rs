@@ -73,6 +73,19 @@ pub fn write_text(
             human_bytes(peak)
         )?;
     }
+    if !s.devices_by_kind.is_empty() {
+        let total: u64 = s.devices_by_kind.values().sum();
+        let kinds: Vec<String> = s
+            .devices_by_kind
+            .iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect();
+        writeln!(
+            out,
+            "Devices   {total} ({}; `netsentinel devices` lists them)",
+            kinds.join(", ")
+        )?;
+    }
     writeln!(out)?;
     writeln!(out, "Protocols")?;
     for (name, c) in t.network.iter().chain(t.transport.iter()) {

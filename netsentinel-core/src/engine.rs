@@ -45,6 +45,8 @@ pub struct RunSummary {
     /// Anomaly events not written because `anomaly_events_per_kind` was reached (still counted
     /// in `traffic.decode_anomalies`).
     pub anomaly_events_suppressed: u64,
+    /// Devices found, by type (`gateway`, `server`, ...; [`Engine::devices`] has them all).
+    pub devices_by_kind: BTreeMap<String, u64>,
 }
 
 /// Stops a running engine from another thread.
@@ -461,6 +463,14 @@ impl Engine {
             source: self.source_stats,
             queue_drops: self.queue_drops,
             anomaly_events_suppressed: self.anomaly_events_suppressed,
+            devices_by_kind: self.devices.report().devices.iter().fold(
+                BTreeMap::new(),
+                |mut m, d| {
+                    *m.entry(d.classification.kind.as_str().to_string())
+                        .or_insert(0) += 1;
+                    m
+                },
+            ),
         };
         for s in &mut self.sinks {
             s.summary(&summary)?;
