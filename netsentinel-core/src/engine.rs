@@ -463,14 +463,11 @@ impl Engine {
             source: self.source_stats,
             queue_drops: self.queue_drops,
             anomaly_events_suppressed: self.anomaly_events_suppressed,
-            devices_by_kind: self.devices.report().devices.iter().fold(
-                BTreeMap::new(),
-                |mut m, d| {
-                    *m.entry(d.classification.kind.as_str().to_string())
-                        .or_insert(0) += 1;
-                    m
-                },
-            ),
+            devices_by_kind: self.devices.devices().fold(BTreeMap::new(), |mut m, d| {
+                let kind = crate::device::classify(d, self.devices.environment()).kind;
+                *m.entry(kind.as_str().to_string()).or_insert(0) += 1;
+                m
+            }),
         };
         for s in &mut self.sinks {
             s.summary(&summary)?;

@@ -264,6 +264,12 @@ impl ProcfsResolver {
         self.refreshed = Some(Instant::now());
     }
 
+    /// Whether the tables may be read again (not within `min_refresh` of the last read).
+    fn stale(&self) -> bool {
+        self.refreshed
+            .is_none_or(|t| t.elapsed() >= self.min_refresh)
+    }
+
     fn find_socket(
         &self,
         protocol: SocketProtocol,
@@ -415,10 +421,7 @@ impl ProcessResolver for ProcfsResolver {
         let mut found = self.find_socket(protocol, a, b);
         if found.is_none() {
             // A socket newer than the tables: read them again, but not in a storm.
-            if self
-                .refreshed
-                .is_some_and(|t| t.elapsed() < self.min_refresh)
-            {
+            if !self.stale() {
                 return ProcessLookup::Unknown {
                     reason: Unknown::RateLimited,
                 };
@@ -433,10 +436,12 @@ impl ProcessResolver for ProcfsResolver {
         };
         let pid = match self.inode_pid.get(&inode) {
             Some(&pid) => Some(pid),
-            None => {
+            // The socket is newer than the fd scan: scan again, rate-limited as above.
+            None if self.stale() => {
                 self.refresh();
                 self.inode_pid.get(&inode).copied()
             }
+            None => None,
         };
         match pid.and_then(|pid| self.process(pid, uid)) {
             Some(p) => ProcessLookup::Found(p),
