@@ -3,16 +3,20 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Writes `bytes` to `path` atomically: a temporary file beside it (`PATH.tmp`), flushed to
-/// disk, then renamed over `path`. An interrupted write leaves the old file as it was (and
-/// perhaps a stale temporary file, which the next write replaces). With `private` the file
-/// is readable by its owner only (mode 0600 on Unix).
+/// Writes `bytes` to `path` atomically: a temporary file beside it
+/// (`PATH.tmp.PID.N`, unique, so two processes or threads writing the same file at once
+/// cannot rename each other's), flushed to disk, then renamed over `path`; the last
+/// rename wins whole. An interrupted write leaves the old file as it was (and perhaps a
+/// stale temporary file). With `private` the file is readable by its owner only (mode
+/// 0600 on Unix).
 ///
 /// # Errors
 /// The I/O error of creating, writing, flushing or renaming.
 pub fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> std::io::Result<()> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
+    tmp.push(format!(".tmp.{}.{n}", std::process::id()));
     let tmp = PathBuf::from(tmp);
     {
         let mut options = std::fs::OpenOptions::new();
@@ -29,4 +33,29 @@ pub fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> std::io::Result
         f.sync_all()?;
     }
     std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Writers of one file at once (the CLI's first run from two processes made the
+    /// default configuration together): every write succeeds and the file is one of them.
+    #[test]
+    fn concurrent_writers_do_not_collide() {
+        let dir = std::env::temp_dir().join(format!("ns-atomic-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f.json");
+        std::thread::scope(|s| {
+            for t in 0..8u8 {
+                let path = &path;
+                s.spawn(move || {
+                    for _ in 0..50 {
+                        super::write_atomic(path, &[t; 64], false).unwrap();
+                    }
+                });
+            }
+        });
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(bytes.len() == 64 && bytes.iter().all(|&b| b == bytes[0]));
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }

@@ -537,7 +537,7 @@ mod tests {
         std::fs::write(&tmp, &good[..good.len() / 2]).unwrap();
         let reopened = Vault::open(&path, "pw").unwrap();
         assert_eq!(reopened.records(), &[record(1)]);
-        // The next write replaces the leftover and keeps everything.
+        // The next write succeeds beside the leftover and keeps everything.
         let mut reopened = reopened;
         reopened.append(&[record(2)]).unwrap();
         assert_eq!(Vault::open(&path, "pw").unwrap().records().len(), 2);
