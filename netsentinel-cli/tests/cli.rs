@@ -62,6 +62,7 @@ fn eve_output_has_suricata_fields() {
     );
     assert_eq!(code, 0, "{err}");
     let mut flows = 0;
+    let mut incident_updates: Vec<String> = Vec::new();
     let mut stats = 0;
     let mut alerts = 0;
     for line in out.lines() {
@@ -117,10 +118,24 @@ fn eve_output_has_suricata_fields() {
                     other => panic!("unexpected detector {other:?}: {line}"),
                 }
             }
+            Some("incident") => {
+                // The client's cleartext login: one incident, opened then closed.
+                assert_eq!(v["incident"]["id"], 1, "{line}");
+                assert_eq!(v["src_ip"], "10.10.0.20", "{line}");
+                incident_updates.push(v["incident"]["update"].as_str().unwrap().to_string());
+                assert!(
+                    v["incident"]["narrative"]
+                        .as_str()
+                        .unwrap()
+                        .contains("exposure")
+                );
+            }
             other => panic!("unexpected event {other:?}"),
         }
     }
     assert_eq!((flows, stats, alerts), (2, 1, 2));
+    assert_eq!(incident_updates.first().map(String::as_str), Some("opened"));
+    assert_eq!(incident_updates.last().map(String::as_str), Some("closed"));
 }
 
 #[test]

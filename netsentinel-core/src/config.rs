@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use crate::detect::DetectorsConfig;
 use crate::device::DeviceConfig;
 use crate::flow::FlowConfig;
+use crate::gateway::{BaselineConfig, GatewayConfig};
+use crate::incident::IncidentConfig;
 use crate::traffic::TrafficConfig;
 
 /// Live-capture settings (used with the `live` feature).
@@ -85,6 +87,12 @@ pub struct EngineConfig {
     pub detectors: DetectorsConfig,
     /// Passive device discovery.
     pub devices: DeviceConfig,
+    /// The alert gateway: suppression rules, de-duplication, enrichment, verification.
+    pub gateway: GatewayConfig,
+    /// The learned baseline whitelist.
+    pub baseline: BaselineConfig,
+    /// Incident correlation.
+    pub incidents: IncidentConfig,
     /// Period of detector ticks and flow expiry, in milliseconds of packet time. Default 1000.
     pub tick_interval_ms: u64,
     /// Anomaly events written per anomaly name; further ones are only counted, so a
@@ -100,6 +108,9 @@ impl Default for EngineConfig {
             capture: CaptureConfig::default(),
             detectors: DetectorsConfig::default(),
             devices: DeviceConfig::default(),
+            gateway: GatewayConfig::default(),
+            baseline: BaselineConfig::default(),
+            incidents: IncidentConfig::default(),
             tick_interval_ms: 1000,
             anomaly_events_per_kind: 100,
         }
@@ -131,7 +142,7 @@ pub enum ConfigError {
     #[error("config key `{key}`: {reason}")]
     Invalid {
         /// Dotted key path.
-        key: &'static str,
+        key: std::borrow::Cow<'static, str>,
         /// What is wrong.
         reason: String,
     },
@@ -212,9 +223,9 @@ impl EngineConfig {
     /// # Errors
     /// [`ConfigError::Invalid`] naming the first bad key.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key, reason: &str| {
+        let invalid = |key: &'static str, reason: &str| {
             Err(ConfigError::Invalid {
-                key,
+                key: key.into(),
                 reason: reason.to_string(),
             })
         };
@@ -222,6 +233,7 @@ impl EngineConfig {
             return invalid("flow.max_flows", "must be at least 1");
         }
         self.detectors.ml_anomaly.validate()?;
+        self.gateway.validate()?;
         if self.flow.max_flows > u32::MAX as usize - 1 {
             return invalid("flow.max_flows", "must be below 4294967295");
         }

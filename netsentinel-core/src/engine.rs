@@ -21,6 +21,8 @@ use crate::detect::{Context, Detector, Interest};
 use crate::device::DeviceInventory;
 use crate::error::Result;
 use crate::flow::{Flow, FlowTable, FlowTableStats};
+use crate::gateway::{Admission, AlertGateway, GatewayStats, Whitelist};
+use crate::incident::{Correlator, Incident, IncidentStats};
 use crate::neighbor::NeighborTable;
 use crate::process::{ProcessResolver, SocketProtocol};
 use crate::source::{LinkType, PacketSource, RawPacket, Recv, SourceError, SourceStats};
@@ -34,10 +36,15 @@ pub struct RunSummary {
     pub traffic: TrafficReport,
     /// Flow table counters.
     pub flows: FlowTableStats,
-    /// Alerts raised.
+    /// Alerts written to the sinks (after the gateway's rules, whitelist and
+    /// de-duplication; `gateway` counts the rest).
     pub alerts: u64,
-    /// Alerts per detector id.
+    /// Alerts written per detector id.
     pub alerts_by_detector: BTreeMap<String, u64>,
+    /// What the alert gateway did: alerts received, written, repeated, suppressed.
+    pub gateway: GatewayStats,
+    /// Incidents opened, escalations found.
+    pub incidents: IncidentStats,
     /// The source's own counters (received, kernel drops).
     pub source: SourceStats,
     /// Packets dropped because the analysis queue was full (live capture only).
@@ -73,9 +80,17 @@ pub struct EngineBuilder {
     sinks: Vec<Box<dyn AlertSink>>,
     processes: Option<Box<dyn ProcessResolver>>,
     inventory: Option<DeviceInventory>,
+    whitelist: Option<Whitelist>,
 }
 
 impl EngineBuilder {
+    /// Starts from a baseline whitelist learned earlier ([`Whitelist::load`]) instead of
+    /// learning a new one.
+    pub fn whitelist(mut self, whitelist: Whitelist) -> Self {
+        self.whitelist = Some(whitelist);
+        self
+    }
+
     /// Starts from a known device inventory (one [`DeviceInventory::load`]ed from an
     /// earlier run) instead of an empty one.
     pub fn device_inventory(mut self, inventory: DeviceInventory) -> Self {
@@ -163,6 +178,12 @@ impl EngineBuilder {
         let tick_micros =
             i64::try_from(self.config.tick_interval_ms.saturating_mul(1000)).unwrap_or(i64::MAX);
         Ok(Engine {
+            gateway: AlertGateway::new(
+                self.config.gateway.clone(),
+                self.config.baseline.clone(),
+                self.whitelist,
+            ),
+            correlator: Correlator::new(self.config.incidents.clone()),
             flows: FlowTable::new(self.config.flow.clone()),
             traffic: TrafficStats::new(self.config.traffic.clone()),
             neighbors: NeighborTable::new(),
@@ -170,6 +191,7 @@ impl EngineBuilder {
                 .inventory
                 .unwrap_or_else(|| DeviceInventory::new(self.config.devices.clone())),
             processes: self.processes,
+            learning: false,
             detectors: self.detectors,
             packet_dispatch,
             flow_end,
@@ -212,6 +234,9 @@ pub struct Engine {
     neighbors: NeighborTable,
     devices: DeviceInventory,
     processes: Option<Box<dyn ProcessResolver>>,
+    gateway: AlertGateway,
+    correlator: Correlator,
+    learning: bool,
     detectors: Vec<Box<dyn Detector>>,
     /// Detector indices per packet class, in [`Interest`] bit order.
     packet_dispatch: [Vec<usize>; 6],
@@ -254,6 +279,7 @@ impl Engine {
             sinks: Vec::new(),
             processes: None,
             inventory: None,
+            whitelist: None,
         }
     }
 
@@ -276,6 +302,16 @@ impl Engine {
     /// The devices seen so far and what traffic said about the network.
     pub fn devices(&self) -> &DeviceInventory {
         &self.devices
+    }
+
+    /// The alert gateway: its statistics and the baseline whitelist.
+    pub fn gateway(&self) -> &AlertGateway {
+        &self.gateway
+    }
+
+    /// Incidents open now.
+    pub fn open_incidents(&self) -> impl Iterator<Item = &Incident> {
+        self.correlator.open()
     }
 
     /// A traffic report as of now (live flows included).
@@ -301,6 +337,10 @@ impl Engine {
             self.last_ts = Some(pkt.ts);
         }
         self.traffic.packet(&pkt);
+        self.learning = self.gateway.advance(pkt.ts);
+        if self.learning {
+            self.learn_dns(&pkt);
+        }
         if let Some(a) = pkt.anomaly {
             self.anomaly_event(&pkt, a)?;
         }
@@ -336,6 +376,21 @@ impl Engine {
         self.drain(pkt.ts)
     }
 
+    /// Records the name of a DNS message for the baseline whitelist.
+    fn learn_dns(&mut self, pkt: &PacketView<'_>) {
+        let crate::decode::Transport::Udp { src_port, dst_port } = pkt.transport else {
+            return;
+        };
+        if ![src_port, dst_port].iter().any(|p| matches!(p, 53 | 5353)) {
+            return;
+        }
+        if let Some(msg) = crate::decode::dns::parse(pkt.payload)
+            && !msg.qname.is_empty()
+        {
+            self.gateway.learn_domain(&msg.qname);
+        }
+    }
+
     fn anomaly_event(&mut self, pkt: &PacketView<'_>, a: DecodeAnomaly) -> Result<()> {
         let n = self.anomaly_events.entry(a).or_insert(0);
         if *n >= self.config.anomaly_events_per_kind {
@@ -369,6 +424,11 @@ impl Engine {
         // One tick per call even after a long gap: detectors read `now`, not a tick count.
         self.next_tick = Some(now.add_micros(self.tick_micros));
         self.flows.expire(now);
+        for incident in self.correlator.close_idle(now) {
+            for s in &mut self.sinks {
+                s.incident(&incident)?;
+            }
+        }
         for &i in &self.tick {
             let mut cx = Context::new(
                 now,
@@ -391,6 +451,9 @@ impl Engine {
             let ended = std::mem::take(&mut self.ended);
             for f in &ended {
                 self.traffic.flow_ended(f);
+                if self.learning {
+                    self.gateway.learn_flow(f, self.traffic.local_networks());
+                }
                 for &i in &self.flow_end {
                     let mut cx = Context::new(
                         now,
@@ -411,7 +474,29 @@ impl Engine {
             self.ended.clear();
         }
         if !self.alerts.is_empty() {
-            for a in &self.alerts {
+            let mut alerts = std::mem::take(&mut self.alerts);
+            let result = self.pass_alerts(&mut alerts, now);
+            alerts.clear();
+            self.alerts = alerts;
+            result?;
+        }
+        Ok(())
+    }
+
+    /// Alerts through the gateway and the correlator to the sinks.
+    fn pass_alerts(&mut self, alerts: &mut [Alert], now: Timestamp) -> Result<()> {
+        let local = self.traffic.local_networks();
+        for a in alerts {
+            let admission = if self.gateway.enabled() {
+                self.gateway.admit(a, Some(&self.devices), local, now)
+            } else {
+                Admission::Write
+            };
+            if admission == Admission::Suppressed {
+                continue;
+            }
+            let written = admission == Admission::Write;
+            if written {
                 self.alert_count += 1;
                 *self
                     .alerts_by_detector
@@ -421,7 +506,11 @@ impl Engine {
                     s.alert(a)?;
                 }
             }
-            self.alerts.clear();
+            if let Some(incident) = self.correlator.observe(a, written, local) {
+                for s in &mut self.sinks {
+                    s.incident(&incident)?;
+                }
+            }
         }
         Ok(())
     }
@@ -455,11 +544,18 @@ impl Engine {
             }
             self.drain(now)?;
         }
+        for incident in self.correlator.close_all() {
+            for s in &mut self.sinks {
+                s.incident(&incident)?;
+            }
+        }
         let summary = RunSummary {
             traffic: self.traffic.report(self.flows.iter()),
             flows: self.flows.stats(),
             alerts: self.alert_count,
             alerts_by_detector: self.alerts_by_detector.clone(),
+            gateway: self.gateway.stats().clone(),
+            incidents: self.correlator.stats().clone(),
             source: self.source_stats,
             queue_drops: self.queue_drops,
             anomaly_events_suppressed: self.anomaly_events_suppressed,

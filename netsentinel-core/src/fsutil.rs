@@ -35,6 +35,32 @@ pub fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> std::io::Result
     std::fs::rename(&tmp, path)
 }
 
+/// Moves a damaged file out of the way, to `PATH.corrupt-SECS` (seconds since the Unix
+/// epoch, with `-N` added when that name is taken), so that it is kept for a person to look
+/// at and a new file can be started. Returns where it went.
+///
+/// # Errors
+/// The I/O error of the rename.
+pub fn move_aside(path: &Path) -> std::io::Result<PathBuf> {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut n = 0u32;
+    loop {
+        let mut aside = path.as_os_str().to_owned();
+        aside.push(format!(".corrupt-{secs}"));
+        if n > 0 {
+            aside.push(format!("-{n}"));
+        }
+        let aside = PathBuf::from(aside);
+        if !aside.exists() {
+            std::fs::rename(path, &aside)?;
+            return Ok(aside);
+        }
+        n += 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// Writers of one file at once (the CLI's first run from two processes made the

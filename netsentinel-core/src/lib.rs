@@ -41,6 +41,8 @@ pub mod error;
 pub mod flow;
 pub mod forensics;
 pub mod fsutil;
+pub mod gateway;
+pub mod incident;
 pub mod intel;
 pub mod ml;
 pub mod neighbor;

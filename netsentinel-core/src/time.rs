@@ -79,6 +79,111 @@ impl Timestamp {
     }
 }
 
+impl std::str::FromStr for Timestamp {
+    type Err = String;
+
+    /// Parses RFC 3339 date-times: `2026-12-31T23:00:00Z`, with an optional fraction of a
+    /// second and an offset `Z`, `+01:00` or `+0100` (the form [`Timestamp::to_rfc3339`]
+    /// writes), or a bare date `2026-12-31` (midnight UTC).
+    ///
+    /// ```
+    /// use netsentinel_core::Timestamp;
+    /// let t: Timestamp = "2023-11-14T23:13:20.25+01:00".parse().unwrap();
+    /// assert_eq!(t, Timestamp::from_secs_micros(1_700_000_000, 250_000));
+    /// assert!("2023-13-01".parse::<Timestamp>().is_err());
+    /// ```
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("`{s}` is not an RFC 3339 date-time (like 2026-12-31T23:00:00Z)");
+        let num = |t: &str| -> Result<i64, String> {
+            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
+            t.parse::<i64>().map_err(|_| bad())
+        };
+        let (date, time) = match s.split_once(['T', 't', ' ']) {
+            Some((d, t)) => (d, Some(t)),
+            None => (s, None),
+        };
+        let mut parts = date.splitn(3, '-');
+        let (y, m, d) = match (parts.next(), parts.next(), parts.next()) {
+            (Some(y), Some(m), Some(d)) if y.len() == 4 && m.len() == 2 && d.len() == 2 => {
+                (num(y)?, num(m)?, num(d)?)
+            }
+            _ => return Err(bad()),
+        };
+        let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        let month_days = [
+            31,
+            if leap { 29 } else { 28 },
+            31,
+            30,
+            31,
+            30,
+            31,
+            31,
+            30,
+            31,
+            30,
+            31,
+        ];
+        if !(1..=12).contains(&m) || d < 1 || d > month_days[(m - 1) as usize] {
+            return Err(bad());
+        }
+        let mut micros = days_from_civil(y, m as u32, d as u32) * 86_400 * 1_000_000;
+        if let Some(t) = time {
+            let (clock, offset_secs) = if let Some(c) = t.strip_suffix(['Z', 'z']) {
+                (c, 0)
+            } else if let Some(i) = t.rfind(['+', '-']) {
+                let (c, o) = t.split_at(i);
+                let sign = if o.starts_with('-') { -1 } else { 1 };
+                let o = o[1..].replace(':', "");
+                if o.len() != 4 {
+                    return Err(bad());
+                }
+                let (oh, om) = (num(&o[..2])?, num(&o[2..])?);
+                if oh > 23 || om > 59 {
+                    return Err(bad());
+                }
+                (c, sign * (oh * 3600 + om * 60))
+            } else {
+                return Err(bad());
+            };
+            let (hms, frac) = match clock.split_once('.') {
+                Some((h, f)) => (h, Some(f)),
+                None => (clock, None),
+            };
+            let mut hms = hms.splitn(3, ':');
+            let (h, mi, se) = match (hms.next(), hms.next(), hms.next()) {
+                (Some(h), Some(mi), Some(se)) if h.len() == 2 && mi.len() == 2 && se.len() == 2 => {
+                    (num(h)?, num(mi)?, num(se)?)
+                }
+                _ => return Err(bad()),
+            };
+            if h > 23 || mi > 59 || se > 60 {
+                return Err(bad());
+            }
+            micros += (h * 3600 + mi * 60 + se - offset_secs) * 1_000_000;
+            if let Some(f) = frac {
+                num(f)?;
+                let digits: String = f.chars().chain(std::iter::repeat('0')).take(6).collect();
+                micros += num(&digits)?;
+            }
+        }
+        Ok(Timestamp(micros))
+    }
+}
+
+/// A proleptic Gregorian date to days since 1970-01-01 (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_rfc3339())
@@ -102,6 +207,39 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_parses_what_it_formats() {
+        for micros in [
+            0,
+            1,
+            951_782_400_000_001,
+            1_700_000_000_250_000,
+            -1,
+            4_102_444_799_999_999,
+        ] {
+            let t = Timestamp::from_micros(micros);
+            assert_eq!(t.to_rfc3339().parse::<Timestamp>(), Ok(t));
+        }
+        assert_eq!(
+            "1970-01-02".parse::<Timestamp>(),
+            Ok(Timestamp::from_secs_micros(86_400, 0))
+        );
+        assert_eq!(
+            "1970-01-01T01:00:00+01:00".parse::<Timestamp>(),
+            Ok(Timestamp::ZERO)
+        );
+        for bad in [
+            "",
+            "2026",
+            "2026-02-30",
+            "2026-01-01T25:00:00Z",
+            "2026-01-01T10:00",
+            "x-01-01",
+        ] {
+            assert!(bad.parse::<Timestamp>().is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn rfc3339_formats_known_dates() {

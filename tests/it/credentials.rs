@@ -17,7 +17,11 @@ fn run(capture: &std::path::Path) -> (Vec<CapturedCredential>, Vec<netsentinel_c
         .with_store(store.clone());
     let alerts = Arc::new(Mutex::new(Vec::new()));
     let sink_alerts = alerts.clone();
-    let mut engine = Engine::builder(EngineConfig::default())
+    // The detector's own output, one alert per login: the alert gateway would count a
+    // repeated login with the same user and password as a repeat.
+    let mut config = EngineConfig::default();
+    config.gateway.enabled = false;
+    let mut engine = Engine::builder(config)
         .detector(detector)
         .sink(FnSink(move |a: &netsentinel_core::Alert| {
             sink_alerts.lock().push(a.clone())

@@ -75,10 +75,31 @@ pub fn alert(a: &Alert) -> Value {
     }
     m.insert("alert".into(), alert);
     m.insert("detector".into(), a.detector.clone().into());
-    m.insert(
-        "netsentinel".into(),
-        json!({ "severity": a.severity.as_str(), "evidence": a.evidence }),
-    );
+    let mut ns = json!({ "severity": a.severity.as_str(), "evidence": a.evidence });
+    if let Some(cx) = &a.context {
+        ns["context"] = serde_json::to_value(cx).unwrap_or(Value::Null);
+    }
+    if let Some(v) = &a.verdict {
+        ns["verdict"] = serde_json::to_value(v).unwrap_or(Value::Null);
+    }
+    m.insert("netsentinel".into(), ns);
+    Value::Object(m)
+}
+
+/// The EVE object of an incident record: our extension, `event_type: "incident"`, with the
+/// subject as `src_ip` and the incident's fields under `incident` (times in EVE's form).
+pub fn incident(i: &crate::incident::Incident) -> Value {
+    let mut m = Map::new();
+    m.insert("timestamp".into(), i.last_seen.to_rfc3339().into());
+    m.insert("event_type".into(), "incident".into());
+    insert_opt(&mut m, "src_ip", i.subject.map(|s| s.to_string()));
+    let mut body = serde_json::to_value(i).unwrap_or(Value::Null);
+    if let Value::Object(b) = &mut body {
+        b.insert("first_seen".into(), i.first_seen.to_rfc3339().into());
+        b.insert("last_seen".into(), i.last_seen.to_rfc3339().into());
+        b.insert("severity_level".into(), i.severity.eve_level().into());
+    }
+    m.insert("incident".into(), body);
     Value::Object(m)
 }
 

@@ -2,9 +2,9 @@
 //!
 //! # Wire format
 //!
-//! One JSON object per line. Every line has `"type"`: `alert`, `flow`, `anomaly` or
-//! `summary`, then the fields of [`Alert`], [`Flow`] plus its
-//! `community_id`, [`AnomalyEvent`], or
+//! One JSON object per line. Every line has `"type"`: `alert`, `flow`, `anomaly`,
+//! `incident` or `summary`, then the fields of [`Alert`], [`Flow`] plus its
+//! `community_id`, [`AnomalyEvent`], [`Incident`] or
 //! [`RunSummary`], serialised with serde under their Rust field names.
 //! Alert lines carry `"detector": "<id>"` at the top level. Timestamps are integers:
 //! microseconds since the Unix epoch.
@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use super::{Alert, AnomalyEvent};
 use crate::engine::RunSummary;
 use crate::flow::Flow;
+use crate::incident::Incident;
 
 fn tagged(kind: &str, value: serde_json::Result<Value>) -> serde_json::Result<Value> {
     let mut v = value?;
@@ -47,6 +48,14 @@ pub fn flow(f: &Flow) -> serde_json::Result<Value> {
 /// Only if serde fails.
 pub fn anomaly(e: &AnomalyEvent) -> serde_json::Result<Value> {
     tagged("anomaly", serde_json::to_value(e))
+}
+
+/// The JSON object of an incident record.
+///
+/// # Errors
+/// Only if serde fails.
+pub fn incident(i: &Incident) -> serde_json::Result<Value> {
+    tagged("incident", serde_json::to_value(i))
 }
 
 /// The JSON object of a run summary.

@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 pub use sink::{AlertSink, AnomalyEvent, SinkError};
 
 use crate::flow::{Flow, FlowId};
+use crate::gateway::{AlertContext, Verdict};
 use crate::time::Timestamp;
 
 /// How urgent an alert is.
@@ -125,6 +126,19 @@ pub struct Alert {
     pub message: String,
     /// Structured evidence (counts, ports, names): why the detector fired.
     pub evidence: Map<String, Value>,
+    /// What sets this alert apart from others of its detector between the same hosts (a
+    /// credential's user and masked secret, a kind of sensitive data): the gateway never
+    /// counts alerts with different values as repeats of each other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distinct: Option<String>,
+    /// Who the endpoints are (device, side, process, threat intelligence): filled by the
+    /// [alert gateway](crate::gateway); the process is taken from the alert's flow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Box<AlertContext>>,
+    /// How far to believe the alert and what the gateway did to it: filled by the
+    /// [alert gateway](crate::gateway).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Box<Verdict>>,
 }
 
 impl Alert {
@@ -151,6 +165,9 @@ impl Alert {
             community_id: None,
             message: message.into(),
             evidence: Map::new(),
+            distinct: None,
+            context: None,
+            verdict: None,
         }
     }
 
@@ -184,6 +201,13 @@ impl Alert {
         self.protocol = Some(flow.key.protocol);
         self.flow_id = Some(flow.id);
         self.community_id = Some(flow.community_id());
+        self
+    }
+
+    /// Sets what makes this alert distinct from others of its detector between the same
+    /// hosts (see [`Alert::distinct`]).
+    pub fn with_distinct(mut self, distinct: impl Into<String>) -> Self {
+        self.distinct = Some(distinct.into());
         self
     }
 

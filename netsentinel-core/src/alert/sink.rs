@@ -8,6 +8,7 @@ use super::Alert;
 use crate::decode::DecodeAnomaly;
 use crate::engine::RunSummary;
 use crate::flow::Flow;
+use crate::incident::Incident;
 use crate::time::Timestamp;
 
 /// A packet that could not be fully decoded, as an output event.
@@ -69,6 +70,11 @@ pub trait AlertSink: Send {
         Ok(())
     }
 
+    /// An incident opened, escalated or closed ([`Incident::update`] says which).
+    fn incident(&mut self, _incident: &Incident) -> Result<(), SinkError> {
+        Ok(())
+    }
+
     /// The summary at the end of a run.
     fn summary(&mut self, _summary: &RunSummary) -> Result<(), SinkError> {
         Ok(())
@@ -90,6 +96,9 @@ impl<S: AlertSink + ?Sized> AlertSink for &mut S {
     fn anomaly(&mut self, event: &AnomalyEvent) -> Result<(), SinkError> {
         (**self).anomaly(event)
     }
+    fn incident(&mut self, incident: &Incident) -> Result<(), SinkError> {
+        (**self).incident(incident)
+    }
     fn summary(&mut self, summary: &RunSummary) -> Result<(), SinkError> {
         (**self).summary(summary)
     }
@@ -107,6 +116,9 @@ impl<S: AlertSink + ?Sized> AlertSink for Box<S> {
     }
     fn anomaly(&mut self, event: &AnomalyEvent) -> Result<(), SinkError> {
         (**self).anomaly(event)
+    }
+    fn incident(&mut self, incident: &Incident) -> Result<(), SinkError> {
+        (**self).incident(incident)
     }
     fn summary(&mut self, summary: &RunSummary) -> Result<(), SinkError> {
         (**self).summary(summary)

@@ -5,6 +5,7 @@ use std::io::Write;
 use super::{Alert, AlertSink, AnomalyEvent, SinkError, eve, json};
 use crate::engine::RunSummary;
 use crate::flow::Flow;
+use crate::incident::Incident;
 
 /// Writes our own JSON lines (see [`json`]): alerts, flows, anomalies, summary.
 #[derive(Debug)]
@@ -39,6 +40,9 @@ impl<W: Write + Send> AlertSink for JsonLinesSink<W> {
     }
     fn anomaly(&mut self, event: &AnomalyEvent) -> Result<(), SinkError> {
         self.line(json::anomaly(event))
+    }
+    fn incident(&mut self, incident: &Incident) -> Result<(), SinkError> {
+        self.line(json::incident(incident))
     }
     fn summary(&mut self, summary: &RunSummary) -> Result<(), SinkError> {
         self.line(json::summary(summary))
@@ -100,6 +104,9 @@ impl<W: Write + Send> AlertSink for EveSink<W> {
     fn anomaly(&mut self, event: &AnomalyEvent) -> Result<(), SinkError> {
         self.line(&eve::anomaly(event))
     }
+    fn incident(&mut self, incident: &Incident) -> Result<(), SinkError> {
+        self.line(&eve::incident(incident))
+    }
     fn summary(&mut self, summary: &RunSummary) -> Result<(), SinkError> {
         self.line(&eve::stats(summary))
     }
@@ -149,9 +156,31 @@ pub fn alert_line(a: &Alert) -> String {
     )
 }
 
+/// One readable line for an incident record (no trailing newline).
+pub fn incident_line(i: &Incident) -> String {
+    let update = match i.update {
+        crate::incident::IncidentUpdate::Opened => "opened",
+        crate::incident::IncidentUpdate::Escalated => "escalated",
+        crate::incident::IncidentUpdate::Closed => "closed",
+    };
+    format!(
+        "{}  {:<8}  INCIDENT #{} {update} ({} alert(s), stage {}): {}",
+        i.last_seen,
+        i.severity.as_str().to_uppercase(),
+        i.id,
+        i.alert_count,
+        i.stage,
+        i.narrative
+    )
+}
+
 impl<W: Write + Send> AlertSink for ConsoleSink<W> {
     fn alert(&mut self, alert: &Alert) -> Result<(), SinkError> {
         writeln!(self.out, "{}", alert_line(alert))?;
+        Ok(())
+    }
+    fn incident(&mut self, incident: &Incident) -> Result<(), SinkError> {
+        writeln!(self.out, "{}", incident_line(incident))?;
         Ok(())
     }
     fn flush(&mut self) -> Result<(), SinkError> {
@@ -168,6 +197,8 @@ pub struct CollectSink {
     pub flows: Vec<Flow>,
     /// Anomaly events received.
     pub anomalies: Vec<AnomalyEvent>,
+    /// Incident records received (opened, escalated, closed), in order.
+    pub incidents: Vec<Incident>,
 }
 
 impl CollectSink {
@@ -188,6 +219,10 @@ impl AlertSink for CollectSink {
     }
     fn anomaly(&mut self, event: &AnomalyEvent) -> Result<(), SinkError> {
         self.anomalies.push(event.clone());
+        Ok(())
+    }
+    fn incident(&mut self, incident: &Incident) -> Result<(), SinkError> {
+        self.incidents.push(incident.clone());
         Ok(())
     }
 }

@@ -87,6 +87,7 @@ impl DeviceDetector {
                     format!("new device {} ({}){at}", mac_to_string(mac), vendor(v)),
                 )
                 .with_endpoints(*ip, None, None, None)
+                .with_distinct(format!("new_device:{}", mac_to_string(mac)))
                 .with_evidence("mac", mac_to_string(mac))
                 .with_evidence("vendor", vendor(v))
             }
@@ -115,6 +116,7 @@ impl DeviceDetector {
                     ),
                 )
                 .with_endpoints(Some(*ip), None, None, None)
+                .with_distinct(format!("address_moved:{}", mac_to_string(new_mac)))
                 .with_evidence("old_mac", mac_to_string(old_mac))
                 .with_evidence("new_mac", mac_to_string(new_mac))
             }
@@ -142,6 +144,7 @@ impl DeviceDetector {
                 )
                 .with_mitre("T1557.003")
                 .with_endpoints(Some(*server), Some(67), None, Some(68))
+                .with_distinct("rogue_dhcp_server")
                 .with_evidence("server_mac", mac_to_string(mac))
                 .with_evidence("trusted", trusted)
             }

@@ -229,6 +229,7 @@ impl Detector for InsecureServiceDetector {
             )
             .with_mitre("T1040")
             .with_flow(flow)
+            .with_distinct(service)
             .with_evidence("service", service)
             .with_evidence("excerpt", excerpt),
         );

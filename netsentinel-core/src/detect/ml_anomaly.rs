@@ -136,9 +136,9 @@ impl MlAnomalyConfig {
     /// # Errors
     /// [`ConfigError::Invalid`] naming the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key, reason: &str| {
+        let invalid = |key: &'static str, reason: &str| {
             Err(ConfigError::Invalid {
-                key,
+                key: key.into(),
                 reason: reason.into(),
             })
         };
@@ -198,7 +198,7 @@ impl MlAnomalyDetector {
         config.validate()?;
         let model = match &config.model_path {
             Some(path) => Some(SavedModel::load(path).map_err(|e| ConfigError::Invalid {
-                key: "detectors.ml_anomaly.model_path",
+                key: "detectors.ml_anomaly.model_path".into(),
                 reason: e.to_string(),
             })?),
             None => None,

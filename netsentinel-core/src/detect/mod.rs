@@ -178,8 +178,18 @@ impl<'e> Context<'e> {
         self.from_initiator
     }
 
-    /// Reports an alert.
-    pub fn emit(&mut self, alert: Alert) {
+    /// Reports an alert. An alert about this call's flow is given the flow's local process,
+    /// when one was identified.
+    pub fn emit(&mut self, mut alert: Alert) {
+        if let Some(flow) = self.flow
+            && alert.flow_id == Some(flow.id)
+            && let Some(p) = flow
+                .process
+                .as_deref()
+                .and_then(crate::gateway::AlertProcess::from_lookup)
+        {
+            alert.context.get_or_insert_default().process = Some(p);
+        }
         self.out.push(alert);
     }
 }

@@ -402,6 +402,7 @@ impl PlaintextCredentialsDetector {
             )
             .with_mitre("T1040")
             .with_flow(flow)
+            .with_distinct(format!("{}:{}:{who}:{secret}", c.protocol, c.mechanism))
             .with_evidence("protocol", c.protocol)
             .with_evidence("mechanism", c.mechanism)
             .with_evidence("username", c.username.clone().unwrap_or_default())

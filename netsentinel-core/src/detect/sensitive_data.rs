@@ -237,6 +237,7 @@ fn emit_masked(
         )
         .with_mitre("T1048")
         .with_flow(flow)
+        .with_distinct(kind)
         .with_evidence("kind", kind)
         .with_evidence("count", count)
         .with_evidence("masked", shown),
@@ -400,6 +401,7 @@ impl SensitiveDataDetector {
                 )
                 .with_mitre("T1048")
                 .with_flow(flow)
+                .with_distinct("email_addresses")
                 .with_evidence("kind", "email_addresses")
                 .with_evidence("count", f.emails.len()),
             );

@@ -169,6 +169,7 @@ impl SuspiciousDnsDetector {
                 )
                 .with_mitre("T1071.004")
                 .with_endpoints(Some(client), None, Some(server), Some(53))
+                .with_distinct("abused_tld")
                 .with_evidence("kind", "abused_tld")
                 .with_evidence("domain", domain.to_string()),
             );
@@ -236,6 +237,7 @@ impl SuspiciousDnsDetector {
                 )
                 .with_mitre("T1568.002")
                 .with_endpoints(Some(client), None, Some(server), Some(53))
+                .with_distinct("nxdomain_burst")
                 .with_evidence("kind", "nxdomain_burst")
                 .with_evidence("nxdomain_names", b.names.len())
                 .with_evidence("generated_looking", b.generated)
@@ -292,6 +294,7 @@ impl SuspiciousDnsDetector {
             )
             .with_mitre("T1568.001")
             .with_endpoints(Some(client), None, Some(server), Some(53))
+            .with_distinct("fast_flux")
             .with_evidence("kind", "fast_flux")
             .with_evidence("name", msg.qname.clone())
             .with_evidence("addresses", f.addresses.len())

@@ -131,6 +131,7 @@ impl TcpAnomalyDetector {
         )
         .with_mitre("T1046")
         .with_endpoints(Some(src), None, Some(dst), dst_port)
+        .with_distinct(kind)
         .with_evidence("anomaly", kind)
         .with_evidence("packets", s.count)
     }

@@ -97,7 +97,7 @@ impl ThreatIntelDetector {
         for feed in &config.feeds {
             set.add_feed_file(&feed.name, &feed.path, feed.format)
                 .map_err(|e| ConfigError::Invalid {
-                    key: "detectors.threat_intel.feeds",
+                    key: "detectors.threat_intel.feeds".into(),
                     reason: e.to_string(),
                 })?;
         }

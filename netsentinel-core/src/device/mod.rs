@@ -635,23 +635,26 @@ impl DeviceInventory {
                 Ok((Self::new(config), None))
             }
             Err(e @ (InventoryFileError::Corrupt { .. } | InventoryFileError::Version { .. })) => {
-                let secs = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs());
-                let mut aside = path.as_os_str().to_owned();
-                aside.push(format!(".corrupt-{secs}"));
-                std::fs::rename(path, &aside).map_err(|source| InventoryFileError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
+                let aside =
+                    crate::fsutil::move_aside(path).map_err(|source| InventoryFileError::Io {
+                        path: path.to_path_buf(),
+                        source,
+                    })?;
                 let warning = format!(
                     "{e}; moved aside to {}, starting an empty inventory",
-                    std::path::Path::new(&aside).display()
+                    aside.display()
                 );
                 Ok((Self::new(config), Some(warning)))
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Whether `device` appeared after the known population settled
+    /// (`devices.settle_secs` after the first packet, or at once for a loaded inventory):
+    /// a newcomer rather than part of the network as first seen.
+    pub fn is_newcomer(&self, device: &Device) -> bool {
+        self.settled_at.is_some_and(|t| device.first_seen >= t)
     }
 
     /// Every device, in the order first seen.
