@@ -6,5 +6,6 @@ mod decode_paths;
 mod detection;
 mod devices;
 mod flows_vs_tshark;
+mod incidents;
 mod malformed;
 mod ml;

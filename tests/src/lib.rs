@@ -43,6 +43,25 @@ pub fn run_capture(path: &Path, config: EngineConfig) -> Result<(RunSummary, Col
     Ok((summary, sink))
 }
 
+/// Runs `source` with the built-in detectors `config` enables; returns the summary and
+/// everything the sinks received (alerts, flows, incidents).
+///
+/// # Errors
+/// The engine's error for a failing source or a bad configuration.
+pub fn run_with_builtin_detectors(
+    source: &mut dyn netsentinel_core::PacketSource,
+    config: EngineConfig,
+) -> Result<(RunSummary, CollectSink), Error> {
+    let collected = std::sync::Arc::new(parking_lot_free::Shared::default());
+    let sink = parking_lot_free::SharedSink(collected.clone());
+    let mut engine = Engine::builder(config)
+        .builtin_detectors()
+        .sink(sink)
+        .build()?;
+    let summary = engine.run(source)?;
+    Ok((summary, collected.take()))
+}
+
 /// Runs a capture with every built-in detector and returns the alerts.
 ///
 /// # Errors
@@ -158,6 +177,12 @@ mod parking_lot_free {
         }
         fn anomaly(&mut self, event: &AnomalyEvent) -> Result<(), SinkError> {
             self.with(|s| s.anomaly(event))
+        }
+        fn incident(
+            &mut self,
+            incident: &netsentinel_core::incident::Incident,
+        ) -> Result<(), SinkError> {
+            self.with(|s| s.incident(incident))
         }
     }
 }

@@ -294,7 +294,7 @@ impl AlertGateway {
             config,
             rules,
             baseline,
-            whitelist: whitelist.unwrap_or_else(Whitelist::new),
+            whitelist: whitelist.unwrap_or_default(),
             dedup: HashMap::new(),
             recent: VecDeque::new(),
             intel: HashMap::new(),
@@ -418,7 +418,7 @@ impl AlertGateway {
             Some(e) => {
                 let repeat = now.micros_since(e.last_written) < cooldown
                     && alert.severity <= e.severity
-                    && !(closing && !e.closed);
+                    && (e.closed || !closing);
                 if repeat {
                     e.repeats_since_written += 1;
                     e.total += 1;

@@ -140,7 +140,7 @@ pub enum WhitelistFileError {
 /// assert!(w.knows_domain("example.com"));
 /// assert!(!w.knows_domain("example.org"));
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Whitelist {
     /// `netsentinel-whitelist`.
     pub format: String,
@@ -166,13 +166,25 @@ pub struct Whitelist {
 /// How an alert matched the whitelist, said so a person can check it.
 pub(crate) type WhitelistMatch = String;
 
+impl Default for Whitelist {
+    fn default() -> Self {
+        Whitelist::new()
+    }
+}
+
 impl Whitelist {
     /// An empty whitelist, not yet learning.
     pub fn new() -> Self {
         Whitelist {
             format: FORMAT.into(),
             version: VERSION,
-            ..Whitelist::default()
+            learning_started: None,
+            learning_ended: None,
+            domains: BTreeSet::new(),
+            external_addresses: BTreeSet::new(),
+            services: BTreeSet::new(),
+            periodic: BTreeSet::new(),
+            not_kept: 0,
         }
     }
 
