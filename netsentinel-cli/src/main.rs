@@ -16,9 +16,11 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use netsentinel_core::datadir::DataDir;
+use netsentinel_core::incident::{Incident, IncidentUpdate};
 use netsentinel_core::{
-    Alert, AlertSink, Engine, EngineConfig, EveSink, FileSource, FnSink, JsonLinesSink,
-    PacketSource, Recv, SourceError, SourceStats,
+    Alert, AlertSink, Engine, EngineConfig, EveSink, FileSource, JsonLinesSink, PacketSource, Recv,
+    SinkError, SourceError, SourceStats,
 };
 use parking_lot::Mutex;
 
@@ -66,6 +68,20 @@ enum Command {
         /// passphrase from NETSENTINEL_VAULT_PASSPHRASE or a prompt.
         #[arg(long)]
         vault: Option<PathBuf>,
+        /// Keep state in this data directory: start from its device inventory and
+        /// whitelist, append alerts and incidents to its logs, save what was learned.
+        /// Files are analysed without one unless told.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// The learned baseline whitelist: list it, or remove entries that should not be in it.
+    Whitelist {
+        /// Remove this entry (as listed, e.g. `example.com` or `10.0.0.5:22/tcp`); repeatable.
+        #[arg(long)]
+        remove: Vec<String>,
+        /// Data directory. Default: $NETSENTINEL_DATA_DIR, else ~/.netsentinel.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
     /// The encrypted credential vault.
     Vault {
@@ -207,6 +223,7 @@ fn main() -> ExitCode {
             config,
             model,
             vault,
+            data_dir,
         } => analyze(
             &file,
             format,
@@ -214,7 +231,9 @@ fn main() -> ExitCode {
             config.as_deref(),
             model.as_deref(),
             vault.as_deref(),
+            data_dir.as_deref(),
         ),
+        Command::Whitelist { remove, data_dir } => whitelist(&remove, data_dir.as_deref()),
         Command::Vault { action } => vault::run(action),
         Command::Devices {
             file,
@@ -329,16 +348,91 @@ fn open_output(path: Option<&Path>) -> anyhow::Result<Box<dyn Write + Send>> {
 fn make_sink(
     format: Format,
     out: Box<dyn Write + Send>,
-    collected: &Arc<Mutex<Vec<Alert>>>,
+    collected: &Arc<Mutex<TextReport>>,
 ) -> Box<dyn AlertSink> {
     match format {
         Format::Json => Box::new(JsonLinesSink::new(out)),
         Format::Eve => Box::new(EveSink::new(out)),
-        Format::Text => {
-            let collected = Arc::clone(collected);
-            Box::new(FnSink(move |a: &Alert| collected.lock().push(a.clone())))
-        }
+        Format::Text => Box::new(TextSink(Arc::clone(collected))),
     }
+}
+
+/// What the text summary lists after the run.
+#[derive(Default)]
+struct TextReport {
+    alerts: Vec<Alert>,
+    /// Final records only.
+    incidents: Vec<Incident>,
+}
+
+struct TextSink(Arc<Mutex<TextReport>>);
+
+impl AlertSink for TextSink {
+    fn alert(&mut self, alert: &Alert) -> Result<(), SinkError> {
+        self.0.lock().alerts.push(alert.clone());
+        Ok(())
+    }
+    fn incident(&mut self, incident: &Incident) -> Result<(), SinkError> {
+        if incident.update == IncidentUpdate::Closed {
+            self.0.lock().incidents.push(incident.clone());
+        }
+        Ok(())
+    }
+}
+
+/// Starts `builder` from the data directory's state and logs there, showing what had to
+/// be repaired.
+fn attach_data_dir(
+    dir: &DataDir,
+    builder: netsentinel_core::EngineBuilder,
+    config: &EngineConfig,
+) -> anyhow::Result<netsentinel_core::EngineBuilder> {
+    let (builder, warnings) = dir.attach(builder, config)?;
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(builder)
+}
+
+/// `netsentinel whitelist`: lists the learned whitelist after removing what was asked.
+fn whitelist(remove: &[String], data_dir: Option<&Path>) -> anyhow::Result<()> {
+    use netsentinel_core::gateway::Whitelist;
+    let root = data_dir
+        .map(Path::to_path_buf)
+        .or_else(netsentinel_core::config::default_data_dir)
+        .context("no data directory: give --data-dir")?;
+    let path = root.join("whitelist.json");
+    if !path.exists() {
+        println!("{}: no whitelist learned yet", path.display());
+        return Ok(());
+    }
+    let mut w = Whitelist::load(&path)?;
+    if !remove.is_empty() {
+        for entry in remove {
+            if w.remove(entry) == 0 {
+                anyhow::bail!("`{entry}` is not in {}", path.display());
+            }
+        }
+        w.save(&path)?;
+    }
+    let state = match (w.learning_started, w.learning_ended) {
+        (_, Some(end)) => format!("learned until {end}"),
+        (Some(start), None) => format!("learning since {start}"),
+        (None, None) => "not started".to_string(),
+    };
+    let mut out = io::stdout().lock();
+    writeln!(out, "{}: {} entries, {state}", path.display(), w.len())?;
+    for (kind, text) in w.entries() {
+        writeln!(out, "{kind:<18} {text}")?;
+    }
+    if w.not_kept > 0 {
+        writeln!(
+            out,
+            "({} entries not kept: baseline.max_entries reached)",
+            w.not_kept
+        )?;
+    }
+    Ok(())
 }
 
 /// Shows a progress bar on stderr while a file is read (only when stderr is a terminal).
@@ -405,6 +499,7 @@ fn analyze(
     config: Option<&Path>,
     model: Option<&Path>,
     vault_path: Option<&Path>,
+    data_dir: Option<&Path>,
 ) -> anyhow::Result<()> {
     use netsentinel_core::detect::plaintext_credentials::PlaintextCredentialsDetector;
     let mut config = load_config(config)?;
@@ -421,13 +516,19 @@ fn analyze(
     }
     let source = FileSource::open(file)?;
     let mut out = open_output(output)?;
-    let collected = Arc::new(Mutex::new(Vec::new()));
+    let collected = Arc::new(Mutex::new(TextReport::default()));
     let sink_out: Box<dyn Write + Send> = if format == Format::Text {
         Box::new(io::sink())
     } else {
         out
     };
-    let mut builder = Engine::builder(config).builtin_detectors();
+    let data_dir = data_dir
+        .map(|d| DataDir::open(d, config.storage.clone()))
+        .transpose()?;
+    let mut builder = Engine::builder(config.clone()).builtin_detectors();
+    if let Some(dir) = &data_dir {
+        builder = attach_data_dir(dir, builder, &config)?;
+    }
     if opened.is_some() && credentials.enabled {
         builder = builder
             .detector(PlaintextCredentialsDetector::new(&credentials).with_store(store.clone()));
@@ -439,6 +540,9 @@ fn analyze(
     let result = engine.run(&mut source);
     source.finish();
     let summary = result?;
+    if let Some(dir) = &data_dir {
+        dir.save(&engine)?;
+    }
     drop(engine);
     if let (Some(v), Some(path)) = (opened.as_mut(), vault_path) {
         let found: Vec<netsentinel_core::vault::VaultRecord> =
@@ -453,8 +557,14 @@ fn analyze(
     }
     if format == Format::Text {
         out = open_output(output)?;
-        let alerts = collected.lock();
-        summary::write_text(&mut out, &file.display().to_string(), &summary, &alerts)?;
+        let report = collected.lock();
+        summary::write_text(
+            &mut out,
+            &file.display().to_string(),
+            &summary,
+            &report.alerts,
+            &report.incidents,
+        )?;
         out.flush()?;
     }
     Ok(())
@@ -551,17 +661,11 @@ mod live {
         // Live monitoring keeps what it learns: the default data directory unless told.
         let data_dir = data_dir
             .map(Path::to_path_buf)
-            .or_else(netsentinel_core::config::default_data_dir);
-        let store = data_dir.map(|d| d.join("devices.json"));
-        if let Some(path) = &store {
-            let (inventory, warning) = netsentinel_core::device::DeviceInventory::load_or_new(
-                path,
-                config.devices.clone(),
-            )?;
-            if let Some(w) = warning {
-                eprintln!("warning: {w}");
-            }
-            builder = builder.device_inventory(inventory);
+            .or_else(netsentinel_core::config::default_data_dir)
+            .map(|d| DataDir::open(&d, config.storage.clone()))
+            .transpose()?;
+        if let Some(dir) = &data_dir {
+            builder = super::attach_data_dir(dir, builder, &config)?;
         }
         if config.capture.identify_processes
             && let Some(resolver) = netsentinel_core::process::system_resolver()
@@ -579,9 +683,8 @@ mod live {
         }
         ctrlc::set_handler(move || stop.stop()).context("installing the Ctrl-C handler")?;
         let summary = engine.run_threaded(source)?;
-        if let Some(path) = &store {
-            std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
-            engine.devices().save(path)?;
+        if let Some(dir) = &data_dir {
+            dir.save(&engine)?;
         }
         eprintln!(
             "{} packets, {} flows, {} alerts, {} dropped by the kernel, {} dropped by the queue",

@@ -3,6 +3,7 @@
 use std::io::{self, Write};
 
 use netsentinel_core::alert::sinks::alert_line;
+use netsentinel_core::incident::Incident;
 use netsentinel_core::{Alert, RunSummary};
 
 fn human_bytes(b: u64) -> String {
@@ -28,12 +29,13 @@ fn pct(part: u64, whole: u64) -> f64 {
     }
 }
 
-/// Writes the summary, then the alerts.
+/// Writes the summary, then the alerts and the incidents (their final records).
 pub fn write_text(
     out: &mut dyn Write,
     name: &str,
     s: &RunSummary,
     alerts: &[Alert],
+    incidents: &[Incident],
 ) -> io::Result<()> {
     let t = &s.traffic;
     writeln!(out, "Capture   {name}")?;
@@ -148,9 +150,45 @@ pub fn write_text(
         writeln!(out, "  {name:<24} {n}")?;
     }
     writeln!(out)?;
-    writeln!(out, "Alerts: {}", alerts.len())?;
+    let g = &s.gateway;
+    if g.received > 0 {
+        writeln!(
+            out,
+            "Alerts: {} ({} raised: {} repeats counted, {} suppressed by rules, {} whitelisted, {} downgraded)",
+            alerts.len(),
+            g.received,
+            g.repeats,
+            g.suppressed_by_rules,
+            g.whitelisted,
+            g.downgraded
+        )?;
+    } else {
+        writeln!(out, "Alerts: {}", alerts.len())?;
+    }
     for a in alerts {
-        writeln!(out, "  {}", alert_line(a))?;
+        let confidence = a
+            .verdict
+            .as_ref()
+            .map(|v| format!("  [confidence {:.2}]", v.confidence))
+            .unwrap_or_default();
+        writeln!(out, "  {}{confidence}", alert_line(a))?;
+    }
+    if !incidents.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "Incidents: {}", incidents.len())?;
+        for i in incidents {
+            writeln!(
+                out,
+                "  #{} {:<8} {:<20} {} alert(s), {} .. {}",
+                i.id,
+                i.severity.as_str().to_uppercase(),
+                i.stage.as_str(),
+                i.alert_count,
+                i.first_seen,
+                i.last_seen
+            )?;
+            writeln!(out, "     {}", i.narrative)?;
+        }
     }
     Ok(())
 }

@@ -658,3 +658,85 @@ fn default_configuration_is_created_once_and_validated() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn analyze_keeps_alerts_incidents_and_the_whitelist_in_a_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("state");
+    let capture = data("corpus/credentials/cred_ftp.pcap");
+    let run = || {
+        bin()
+            .args(["analyze", "--format", "json", "--data-dir"])
+            .arg(&root)
+            .arg(&capture)
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let written = stdout
+        .lines()
+        .filter(|l| l.contains(r#""type":"alert""#))
+        .count();
+    let lines = |rel: &str| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(root.join(rel))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let alerts = lines("alerts/alerts.jsonl");
+    assert_eq!(alerts[0]["format"], "netsentinel-alerts");
+    assert_eq!(alerts.len() - 1, written, "the log holds what was written");
+    let incidents = lines("incidents/incidents.jsonl");
+    assert_eq!(incidents[0]["format"], "netsentinel-incidents");
+    assert_eq!(incidents.last().unwrap()["update"], "closed");
+    // The FTP server answered while learning: the whitelist has it; a person removes it.
+    let list = bin()
+        .args(["whitelist", "--data-dir"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&list.stdout).into_owned();
+    assert!(list.contains("10.10.0.10:21/tcp"), "{list}");
+    let removed = bin()
+        .args(["whitelist", "--remove", "10.10.0.10:21/tcp", "--data-dir"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(removed.status.success());
+    assert!(!String::from_utf8_lossy(&removed.stdout).contains("10.10.0.10:21/tcp"));
+    let unknown = bin()
+        .args(["whitelist", "--remove", "no.such.entry", "--data-dir"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(2));
+
+    // A damaged whitelist is moved aside with a warning, the run goes on, and the logs
+    // grow instead of being replaced.
+    std::fs::write(root.join("whitelist.json"), b"{ half a file").unwrap();
+    let out = run();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning") && stderr.contains("moved aside"),
+        "{stderr}"
+    );
+    let aside: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("whitelist.json.corrupt-")
+        })
+        .collect();
+    assert_eq!(std::fs::read(aside[0].path()).unwrap(), b"{ half a file");
+    assert_eq!(lines("alerts/alerts.jsonl").len() - 1, 2 * written);
+}

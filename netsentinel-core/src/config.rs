@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::datadir::StorageConfig;
 use crate::detect::DetectorsConfig;
 use crate::device::DeviceConfig;
 use crate::flow::FlowConfig;
@@ -93,6 +94,8 @@ pub struct EngineConfig {
     pub baseline: BaselineConfig,
     /// Incident correlation.
     pub incidents: IncidentConfig,
+    /// Bounds on what the data directory keeps.
+    pub storage: StorageConfig,
     /// Period of detector ticks and flow expiry, in milliseconds of packet time. Default 1000.
     pub tick_interval_ms: u64,
     /// Anomaly events written per anomaly name; further ones are only counted, so a
@@ -111,6 +114,7 @@ impl Default for EngineConfig {
             gateway: GatewayConfig::default(),
             baseline: BaselineConfig::default(),
             incidents: IncidentConfig::default(),
+            storage: StorageConfig::default(),
             tick_interval_ms: 1000,
             anomaly_events_per_kind: 100,
         }
@@ -245,6 +249,9 @@ impl EngineConfig {
         }
         if self.capture.queue_packets == 0 {
             return invalid("capture.queue_packets", "must be at least 1");
+        }
+        if self.storage.log_max_bytes < 4096 {
+            return invalid("storage.log_max_bytes", "must be at least 4096");
         }
         if self.capture.snaplen < 64 {
             return invalid("capture.snaplen", "must be at least 64 bytes");

@@ -35,6 +35,50 @@ pub fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> std::io::Result
     std::fs::rename(&tmp, path)
 }
 
+/// Deletes temporary files that [`write_atomic`] left beside `path` when its process was
+/// killed mid-write (`PATH.tmp.PID.N` of a process that no longer runs; where liveness
+/// cannot be checked, those older than an hour). Returns how many were deleted.
+pub fn remove_stale_temporaries(path: &Path) -> usize {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return 0;
+    };
+    let prefix = format!("{}.tmp.", name.to_string_lossy());
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let file = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file.strip_prefix(&prefix) else {
+            continue;
+        };
+        let Some(pid) = rest.split('.').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        let gone = if cfg!(target_os = "linux") {
+            !Path::new(&format!("/proc/{pid}")).exists()
+        } else {
+            e.metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|m| m.elapsed().ok())
+                .is_some_and(|age| age.as_secs() > 3600)
+        };
+        if gone && std::fs::remove_file(e.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 /// Moves a damaged file out of the way, to `PATH.corrupt-SECS` (seconds since the Unix
 /// epoch, with `-N` added when that name is taken), so that it is kept for a person to look
 /// at and a new file can be started. Returns where it went.

@@ -33,6 +33,7 @@
 
 pub mod alert;
 pub mod config;
+pub mod datadir;
 pub mod decode;
 pub mod detect;
 pub mod device;

@@ -89,6 +89,16 @@ pub struct LearnedService {
     pub protocol: String,
 }
 
+impl std::fmt::Display for LearnedService {
+    /// `ADDRESS:PORT/PROTOCOL` (`[v6]:PORT/PROTOCOL`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.address {
+            IpAddr::V6(v6) => write!(f, "[{v6}]:{}/{}", self.port, self.protocol),
+            v4 => write!(f, "{v4}:{}/{}", self.port, self.protocol),
+        }
+    }
+}
+
 /// A periodic connection pattern seen during learning.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct PeriodicPattern {
@@ -98,6 +108,13 @@ pub struct PeriodicPattern {
     pub dst: IpAddr,
     /// Destination port (0 when the alert had none).
     pub port: u16,
+}
+
+impl std::fmt::Display for PeriodicPattern {
+    /// `SRC -> DST:PORT`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} -> {}:{}", self.src, self.dst, self.port)
+    }
 }
 
 /// Why a whitelist file could not be used.
@@ -201,6 +218,46 @@ impl Whitelist {
         self.len() == 0
     }
 
+    /// Every entry as (kind, text): `domain`, `external_address`, `service`
+    /// (`ADDRESS:PORT/PROTOCOL`) and `periodic` (`SRC -> DST:PORT`), in that order.
+    pub fn entries(&self) -> Vec<(&'static str, String)> {
+        let mut out: Vec<(&'static str, String)> = Vec::with_capacity(self.len());
+        out.extend(self.domains.iter().map(|d| ("domain", d.clone())));
+        out.extend(
+            self.external_addresses
+                .iter()
+                .map(|a| ("external_address", a.to_string())),
+        );
+        out.extend(self.services.iter().map(|s| ("service", s.to_string())));
+        out.extend(self.periodic.iter().map(|p| ("periodic", p.to_string())));
+        out
+    }
+
+    /// Removes every entry whose text ([`entries`](Self::entries)) is `entry`; returns how
+    /// many were removed.
+    pub fn remove(&mut self, entry: &str) -> usize {
+        let before = self.len();
+        let entry = entry.trim();
+        let matching: Vec<(&'static str, String)> = self
+            .entries()
+            .into_iter()
+            .filter(|(_, text)| text == entry)
+            .collect();
+        for (kind, text) in matching {
+            match kind {
+                "domain" => {
+                    self.domains.remove(&text);
+                }
+                "external_address" => {
+                    self.external_addresses.retain(|a| a.to_string() != text);
+                }
+                "service" => self.services.retain(|s| s.to_string() != text),
+                _ => self.periodic.retain(|p| p.to_string() != text),
+            }
+        }
+        before - self.len()
+    }
+
     /// Whether `domain` or a name under it was looked up during learning.
     pub fn knows_domain(&self, domain: &str) -> bool {
         let domain = domain.trim_end_matches('.').to_ascii_lowercase();
@@ -242,13 +299,13 @@ impl Whitelist {
                 self.external_addresses.insert(peer);
             }
         }
-        let protocol = match flow.key.protocol {
-            6 => "tcp",
-            17 => "udp",
+        // A service answered: a SYN-ACK for TCP (a reset is a closed port), any reply for UDP.
+        let (protocol, answered) = match flow.key.protocol {
+            6 => ("tcp", flow.to_client.tcp_flags & 0x12 == 0x12),
+            17 => ("udp", flow.to_client.packets > 0),
             _ => return,
         };
-        // A service answered: bytes came back from the responder.
-        if flow.to_client.packets == 0 {
+        if !answered {
             return;
         }
         let service = LearnedService {
