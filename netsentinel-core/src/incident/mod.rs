@@ -281,7 +281,7 @@ struct Step {
 }
 
 const MAX_HOSTS: usize = 64;
-const MAX_STEPS: usize = 256;
+const MAX_STEPS: usize = 64;
 
 struct Open {
     incident: Incident,
