@@ -93,9 +93,10 @@ enum Command {
         /// Captures of normal traffic (pcap or pcapng).
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// Where to write the model (replaced atomically).
+        /// Where to write the model (replaced atomically). Default: `models/ml_anomaly.json`
+        /// in the data directory, where `monitor` and `analyze --data-dir` find it.
         #[arg(long)]
-        model: PathBuf,
+        model: Option<PathBuf>,
         /// Engine configuration (JSON): local networks, `detectors.ml_anomaly` window and
         /// forest settings.
         #[arg(long)]
@@ -204,17 +205,68 @@ fn intel_update(config: Option<&Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn main() -> ExitCode {
-    // Diagnostics on standard error, warnings and up unless RUST_LOG says otherwise
-    // (`RUST_LOG=netsentinel_core=debug` shows, for one, every anomaly window's score).
-    tracing_subscriber::fmt()
+/// Diagnostics on standard error, warnings and up unless RUST_LOG says otherwise
+/// (`RUST_LOG=netsentinel_core=debug` shows, for one, every anomaly window's score); with
+/// `log_dir` (live monitoring), also information and up in daily files there, at most
+/// `files_kept` of them.
+fn init_logging(log_dir: Option<(&Path, usize)>) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let stderr = tracing_subscriber::fmt::layer()
         .with_writer(io::stderr)
-        .with_env_filter(
+        .with_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
+        );
+    let mut problem = None;
+    let file = log_dir.and_then(|(dir, kept)| {
+        let appender = tracing_appender::rolling::RollingFileAppender::builder()
+            .rotation(tracing_appender::rolling::Rotation::DAILY)
+            .filename_prefix("netsentinel")
+            .filename_suffix("log")
+            .max_log_files(kept.max(1))
+            .build(dir);
+        match appender {
+            Ok(a) => Some(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(a)
+                    .with_filter(tracing_subscriber::filter::LevelFilter::INFO),
+            ),
+            Err(e) => {
+                problem = Some(format!("{}: {e}; not logging to files", dir.display()));
+                None
+            }
+        }
+    });
+    tracing_subscriber::registry()
+        .with(stderr)
+        .with(file)
         .init();
+    if let Some(p) = problem {
+        tracing::warn!("{p}");
+    }
+}
+
+/// The data directory a live monitor keeps its logs in, when it has one.
+fn monitor_log_dir(command: &Command) -> Option<(PathBuf, usize)> {
+    #[cfg(feature = "live")]
+    if let Command::Monitor { data_dir, .. } = command {
+        let root = data_dir
+            .clone()
+            .or_else(netsentinel_core::config::default_data_dir)?;
+        let kept = EngineConfig::default().storage.log_files_kept;
+        return Some((root.join("logs"), kept));
+    }
+    let _ = command;
+    None
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    let log_dir = monitor_log_dir(&cli.command);
+    init_logging(log_dir.as_ref().map(|(d, k)| (d.as_path(), *k)));
     let result = match cli.command {
         Command::Analyze {
             file,
@@ -258,7 +310,7 @@ fn main() -> ExitCode {
             files,
             model,
             config,
-        } => train(&files, &model, config.as_deref()),
+        } => train(&files, model.as_deref(), config.as_deref()),
         #[cfg(feature = "intel-update")]
         Command::Intel {
             action: IntelAction::Update { config },
@@ -525,6 +577,9 @@ fn analyze(
     let data_dir = data_dir
         .map(|d| DataDir::open(d, config.storage.clone()))
         .transpose()?;
+    if let (Some(dir), None) = (&data_dir, model) {
+        dir.use_model(&mut config, false);
+    }
     let mut builder = Engine::builder(config.clone()).builtin_detectors();
     if let Some(dir) = &data_dir {
         builder = attach_data_dir(dir, builder, &config)?;
@@ -570,10 +625,23 @@ fn analyze(
     Ok(())
 }
 
-fn train(files: &[PathBuf], model_path: &Path, config: Option<&Path>) -> anyhow::Result<()> {
+fn train(
+    files: &[PathBuf],
+    model_path: Option<&Path>,
+    config: Option<&Path>,
+) -> anyhow::Result<()> {
     use netsentinel_core::detect::ml_anomaly::FeatureCollector;
     use netsentinel_core::ml::SavedModel;
     let config = load_config(config)?;
+    let model_path = match model_path {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let root = netsentinel_core::config::default_data_dir()
+                .context("no data directory for the model: give --model")?;
+            DataDir::open(&root, config.storage.clone())?.model_file()
+        }
+    };
+    let model_path = model_path.as_path();
     let mut windows = Vec::new();
     for file in files {
         let mut source = ProgressSource::new(FileSource::open(file)?);
@@ -657,7 +725,6 @@ mod live {
             Format::Json => Box::new(JsonLinesSink::new(out)),
             Format::Eve => Box::new(EveSink::new(out)),
         };
-        let mut builder = Engine::builder(config.clone()).builtin_detectors();
         // Live monitoring keeps what it learns: the default data directory unless told.
         let data_dir = data_dir
             .map(Path::to_path_buf)
@@ -665,8 +732,14 @@ mod live {
             .map(|d| DataDir::open(&d, config.storage.clone()))
             .transpose()?;
         if let Some(dir) = &data_dir {
+            // The anomaly model lives there too: start from it, save every refit.
+            dir.use_model(&mut config, true);
+        }
+        let mut builder = Engine::builder(config.clone()).builtin_detectors();
+        if let Some(dir) = &data_dir {
             builder = super::attach_data_dir(dir, builder, &config)?;
         }
+        tracing::info!(interface, "monitoring started");
         if config.capture.identify_processes
             && let Some(resolver) = netsentinel_core::process::system_resolver()
         {

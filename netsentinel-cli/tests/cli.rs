@@ -227,9 +227,12 @@ fn monitor_on_loopback_writes_eve_flow() {
     use std::net::UdpSocket;
     use std::time::Duration;
     let port = 45_912;
+    let state = tempfile::tempdir().unwrap();
     let child = bin()
         .args(["monitor", "-i", "lo", "--format", "eve", "--seconds", "2"])
         .args(["--filter", &format!("udp and port {port}")])
+        .arg("--data-dir")
+        .arg(state.path())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -253,6 +256,25 @@ fn monitor_on_loopback_writes_eve_flow() {
         .find(|v| v["event_type"] == "flow" && v["dest_port"] == port)
         .unwrap_or_else(|| panic!("no flow in {stdout}"));
     assert_eq!(flow["flow"]["pkts_toserver"], 3);
+    // The run kept its state and its diagnostics in the data directory.
+    let root = state.path();
+    for kept in [
+        "devices.json",
+        "whitelist.json",
+        "alerts/alerts.jsonl",
+        "incidents/incidents.jsonl",
+    ] {
+        assert!(root.join(kept).exists(), "{kept} missing");
+    }
+    let logs: Vec<String> = std::fs::read_dir(root.join("logs"))
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    assert!(
+        logs.iter().any(|l| l.contains("monitoring started")),
+        "{logs:?}"
+    );
 }
 
 #[test]

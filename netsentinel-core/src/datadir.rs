@@ -5,9 +5,13 @@
 //!   config.json              configuration (created with the defaults on first run)
 //!   devices.json             device inventory            (versioned, atomic rewrite)
 //!   whitelist.json           learned baseline whitelist  (versioned, atomic rewrite)
-//!   models/                  anomaly models              (versioned, atomic rewrite)
+//!   models/ml_anomaly.json   the anomaly model: forest and per-host baselines
+//!                            (versioned, atomic rewrite; `netsentinel train` writes it,
+//!                            `monitor` loads it and saves every refit)
 //!   alerts/alerts.jsonl      alerts written, one JSON line each    (append, rotated)
 //!   incidents/incidents.jsonl incident records (opened, escalated, closed)
+//!   logs/netsentinel.DATE.log diagnostics of live runs (daily files, bounded count)
+//!   captures/                packet captures (kept by the ring buffer and recorder)
 //! ```
 //!
 //! Whole files are replaced atomically ([`crate::fsutil::write_atomic`]): a crash leaves the
@@ -108,7 +112,7 @@ impl DataDir {
     /// # Errors
     /// [`DataDirError::Io`] when they cannot be created.
     pub fn open(root: &Path, config: StorageConfig) -> Result<DataDir, DataDirError> {
-        for sub in ["", "models", "alerts", "incidents"] {
+        for sub in ["", "models", "alerts", "incidents", "logs", "captures"] {
             let d = root.join(sub);
             std::fs::create_dir_all(&d).map_err(io_err(&d))?;
         }
@@ -145,6 +149,35 @@ impl DataDir {
     /// `models/`.
     pub fn models_dir(&self) -> PathBuf {
         self.root.join("models")
+    }
+
+    /// `models/ml_anomaly.json`: the anomaly model kept here.
+    pub fn model_file(&self) -> PathBuf {
+        self.models_dir().join("ml_anomaly.json")
+    }
+
+    /// `logs/`.
+    pub fn logs_dir(&self) -> PathBuf {
+        self.root.join("logs")
+    }
+
+    /// `captures/`.
+    pub fn captures_dir(&self) -> PathBuf {
+        self.root.join("captures")
+    }
+
+    /// Points `ml_anomaly` at the model kept here, unless the configuration names one: it
+    /// starts from `models/ml_anomaly.json` when that exists, and with `keep_learning` (live
+    /// monitoring) saves every fit and refit there.
+    pub fn use_model(&self, config: &mut EngineConfig, keep_learning: bool) {
+        let ml = &mut config.detectors.ml_anomaly;
+        let file = self.model_file();
+        if ml.model_path.is_none() && file.exists() {
+            ml.model_path = Some(file.clone());
+        }
+        if keep_learning && ml.save_path.is_none() {
+            ml.save_path = Some(file);
+        }
     }
 
     /// Opens the alert log (`alerts/alerts.jsonl`), repairing a torn last line.
