@@ -165,11 +165,19 @@ enum Command {
         /// Stop after this many seconds (default: until Ctrl-C).
         #[arg(long)]
         seconds: Option<u64>,
-        /// Keep the device inventory in DIR/devices.json: start from it (known devices are
-        /// not news) and save it back at the end. Default: $NETSENTINEL_DATA_DIR, else
-        /// ~/.netsentinel.
+        /// Keep state in this data directory (devices, whitelist, model, alert and
+        /// incident logs, diagnostics, incident captures in `captures/`). Default:
+        /// $NETSENTINEL_DATA_DIR, else ~/.netsentinel.
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Record every packet to rotating capture files in the data directory's
+        /// `captures/` (sizes, times and count under `recording` in the configuration).
+        #[arg(long)]
+        record: bool,
+        /// Minutes of packets that SIGUSR1 (`kill -USR1 PID`) saves from the ring to
+        /// `captures/last-TIME.pcap`. Default 5.
+        #[arg(long, default_value_t = 5)]
+        save_minutes: u64,
     },
 }
 
@@ -328,6 +336,8 @@ fn main() -> ExitCode {
             config,
             seconds,
             data_dir,
+            record,
+            save_minutes,
         } => live::monitor(
             &interface,
             live::CaptureOptions {
@@ -339,7 +349,11 @@ fn main() -> ExitCode {
             output.as_deref(),
             config.as_deref(),
             seconds,
-            data_dir.as_deref(),
+            live::Keep {
+                data_dir: data_dir.as_deref(),
+                record,
+                save_minutes,
+            },
         ),
     };
     match result {
@@ -577,8 +591,13 @@ fn analyze(
     let data_dir = data_dir
         .map(|d| DataDir::open(d, config.storage.clone()))
         .transpose()?;
-    if let (Some(dir), None) = (&data_dir, model) {
-        dir.use_model(&mut config, false);
+    if let Some(dir) = &data_dir {
+        if model.is_none() {
+            dir.use_model(&mut config, false);
+        }
+        if config.ring.directory.is_none() {
+            config.ring.directory = Some(dir.captures_dir());
+        }
     }
     let mut builder = Engine::builder(config.clone()).builtin_detectors();
     if let Some(dir) = &data_dir {
@@ -698,6 +717,46 @@ mod live {
         pub no_promisc: bool,
     }
 
+    /// What a live run keeps.
+    pub struct Keep<'a> {
+        /// The data directory asked for (else the default one).
+        pub data_dir: Option<&'a Path>,
+        /// Record every packet.
+        pub record: bool,
+        /// Minutes SIGUSR1 saves.
+        pub save_minutes: u64,
+    }
+
+    /// On SIGUSR1, saves the last `minutes` of packets from the ring into `dir`.
+    fn save_on_signal(
+        handle: netsentinel_core::recording::RingHandle,
+        dir: PathBuf,
+        minutes: u64,
+    ) -> anyhow::Result<()> {
+        let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGUSR1])
+            .context("installing the SIGUSR1 handler")?;
+        std::thread::Builder::new()
+            .name("netsentinel-save".into())
+            .spawn(move || {
+                for _ in signals.forever() {
+                    let stamp = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs());
+                    let path = dir.join(format!("last-{minutes}min-{stamp}.pcap"));
+                    match handle.save_last(minutes.saturating_mul(60), &path).recv() {
+                        Ok(Ok(done)) => {
+                            tracing::info!(file = %path.display(), packets = done.packets, "saved on SIGUSR1");
+                            eprintln!("saved {} packets to {}", done.packets, path.display());
+                        }
+                        Ok(Err(e)) => eprintln!("warning: saving the last {minutes} min: {e}"),
+                        Err(_) => return,
+                    }
+                }
+            })
+            .context("starting the save thread")?;
+        Ok(())
+    }
+
     pub fn monitor(
         interface: &str,
         options: CaptureOptions,
@@ -705,8 +764,9 @@ mod live {
         output: Option<&Path>,
         config: Option<&Path>,
         seconds: Option<u64>,
-        data_dir: Option<&Path>,
+        keep: Keep<'_>,
     ) -> anyhow::Result<()> {
+        let data_dir = keep.data_dir;
         let mut config = load_config(config)?;
         if options.filter.is_some() {
             config.capture.bpf_filter = options.filter;
@@ -734,7 +794,20 @@ mod live {
         if let Some(dir) = &data_dir {
             // The anomaly model lives there too: start from it, save every refit.
             dir.use_model(&mut config, true);
+            if config.ring.directory.is_none() {
+                config.ring.directory = Some(dir.captures_dir());
+            }
+            if keep.record {
+                config.recording.enabled = true;
+                if config.recording.directory.is_none() {
+                    config.recording.directory = Some(dir.captures_dir());
+                }
+            }
         }
+        anyhow::ensure!(
+            !keep.record || config.recording.directory.is_some(),
+            "--record needs a data directory or `recording.directory` in the configuration"
+        );
         let mut builder = Engine::builder(config.clone()).builtin_detectors();
         if let Some(dir) = &data_dir {
             builder = super::attach_data_dir(dir, builder, &config)?;
@@ -755,6 +828,14 @@ mod live {
             });
         }
         ctrlc::set_handler(move || stop.stop()).context("installing the Ctrl-C handler")?;
+        let save_dir = config
+            .ring
+            .directory
+            .clone()
+            .or_else(|| data_dir.as_ref().map(DataDir::captures_dir));
+        if let Some(dir) = save_dir {
+            save_on_signal(engine.ring_handle(), dir, keep.save_minutes)?;
+        }
         let summary = engine.run_threaded(source)?;
         if let Some(dir) = &data_dir {
             dir.save(&engine)?;

@@ -88,6 +88,24 @@ pub fn write_text(
             kinds.join(", ")
         )?;
     }
+    let c = &s.captures;
+    if c.incident_captures > 0 || c.recording.is_some() {
+        let recorded = c
+            .recording
+            .as_ref()
+            .map(|r| {
+                format!(
+                    ", {} packets recorded in {} file(s)",
+                    r.packets, r.files_started
+                )
+            })
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "Captures  {} incident capture(s){recorded}",
+            c.incident_captures
+        )?;
+    }
     writeln!(out)?;
     writeln!(out, "Protocols")?;
     for (name, c) in t.network.iter().chain(t.transport.iter()) {

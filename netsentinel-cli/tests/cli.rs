@@ -233,6 +233,7 @@ fn monitor_on_loopback_writes_eve_flow() {
         .args(["--filter", &format!("udp and port {port}")])
         .arg("--data-dir")
         .arg(state.path())
+        .arg("--record")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -242,6 +243,11 @@ fn monitor_on_loopback_writes_eve_flow() {
     for _ in 0..3 {
         sock.send_to(b"hello", ("127.0.0.1", port)).unwrap();
     }
+    // "Save the last five minutes", asked with SIGUSR1 while it runs.
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = Command::new("kill")
+        .args(["-USR1", &child.id().to_string()])
+        .status();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() && stderr.contains("lo") {
@@ -275,6 +281,26 @@ fn monitor_on_loopback_writes_eve_flow() {
         logs.iter().any(|l| l.contains("monitoring started")),
         "{logs:?}"
     );
+    // The saved span and the recording both hold the three datagrams.
+    let count = |prefix: &str| -> Vec<usize> {
+        std::fs::read_dir(root.join("captures"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+            .map(|e| {
+                let mut source = netsentinel_core::FileSource::open(e.path()).unwrap();
+                let mut n = 0;
+                while let netsentinel_core::Recv::Packet(_) =
+                    netsentinel_core::PacketSource::next_packet(&mut source).unwrap()
+                {
+                    n += 1;
+                }
+                n
+            })
+            .collect()
+    };
+    assert_eq!(count("last-5min-"), [3], "{stderr}");
+    assert_eq!(count("netsentinel-"), [3]);
 }
 
 #[test]

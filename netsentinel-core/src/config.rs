@@ -13,6 +13,7 @@ use crate::device::DeviceConfig;
 use crate::flow::FlowConfig;
 use crate::gateway::{BaselineConfig, GatewayConfig};
 use crate::incident::IncidentConfig;
+use crate::recording::{RecordingConfig, RingConfig};
 use crate::traffic::TrafficConfig;
 
 /// Live-capture settings (used with the `live` feature).
@@ -96,6 +97,10 @@ pub struct EngineConfig {
     pub incidents: IncidentConfig,
     /// Bounds on what the data directory keeps.
     pub storage: StorageConfig,
+    /// The ring of recent packets and incident captures.
+    pub ring: RingConfig,
+    /// Continuous recording to rotating capture files.
+    pub recording: RecordingConfig,
     /// Period of detector ticks and flow expiry, in milliseconds of packet time. Default 1000.
     pub tick_interval_ms: u64,
     /// Anomaly events written per anomaly name; further ones are only counted, so a
@@ -115,6 +120,8 @@ impl Default for EngineConfig {
             baseline: BaselineConfig::default(),
             incidents: IncidentConfig::default(),
             storage: StorageConfig::default(),
+            ring: RingConfig::default(),
+            recording: RecordingConfig::default(),
             tick_interval_ms: 1000,
             anomaly_events_per_kind: 100,
         }
@@ -249,6 +256,18 @@ impl EngineConfig {
         }
         if self.capture.queue_packets == 0 {
             return invalid("capture.queue_packets", "must be at least 1");
+        }
+        if self.recording.enabled && self.recording.directory.is_none() {
+            return invalid(
+                "recording.directory",
+                "is required when recording is enabled",
+            );
+        }
+        if self.recording.file_max_bytes < 4096 {
+            return invalid("recording.file_max_bytes", "must be at least 4096");
+        }
+        if self.recording.file_max_secs == 0 {
+            return invalid("recording.file_max_secs", "must be at least 1");
         }
         if self.storage.log_max_bytes < 4096 {
             return invalid("storage.log_max_bytes", "must be at least 4096");

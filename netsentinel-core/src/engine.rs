@@ -25,6 +25,7 @@ use crate::gateway::{Admission, AlertGateway, GatewayStats, Whitelist};
 use crate::incident::{Correlator, Incident, IncidentStats};
 use crate::neighbor::NeighborTable;
 use crate::process::{ProcessResolver, SocketProtocol};
+use crate::recording::{Exported, PacketRing, Recorder, RecorderStats, RecordingError, RingHandle};
 use crate::source::{LinkType, PacketSource, RawPacket, Recv, SourceError, SourceStats};
 use crate::time::Timestamp;
 use crate::traffic::{TrafficReport, TrafficStats};
@@ -54,6 +55,23 @@ pub struct RunSummary {
     pub anomaly_events_suppressed: u64,
     /// Devices found, by type (`gateway`, `server`, ...; [`Engine::devices`] has them all).
     pub devices_by_kind: BTreeMap<String, u64>,
+    /// The packet ring and the recorder.
+    pub captures: CaptureStats,
+}
+
+/// What the packet ring and the recorder did in a run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CaptureStats {
+    /// Packets in the ring at the end.
+    pub ring_packets: u64,
+    /// Packets the ring forgot to stay within its bounds.
+    pub ring_evicted: u64,
+    /// Incident captures written (`ring.directory`).
+    pub incident_captures: u64,
+    /// Continuous recording, when on.
+    pub recording: Option<RecorderStats>,
+    /// Why recording stopped, if a write failed (analysis went on).
+    pub recording_error: Option<String>,
 }
 
 /// Stops a running engine from another thread.
@@ -177,7 +195,29 @@ impl EngineBuilder {
         }
         let tick_micros =
             i64::try_from(self.config.tick_interval_ms.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let recorder = match (
+            &self.config.recording.directory,
+            self.config.recording.enabled,
+        ) {
+            (Some(dir), true) => Some(Recorder::new(dir, self.config.recording.clone()).map_err(
+                |e| crate::config::ConfigError::Invalid {
+                    key: "recording.directory".into(),
+                    reason: e.to_string(),
+                },
+            )?),
+            _ => None,
+        };
+        let ring = self
+            .config
+            .ring
+            .enabled
+            .then(|| PacketRing::new(self.config.ring.max_packets, self.config.ring.max_bytes));
         Ok(Engine {
+            ring,
+            ring_handle: RingHandle::new(),
+            recorder,
+            pending_captures: Vec::new(),
+            capture_stats: CaptureStats::default(),
             gateway: AlertGateway::new(
                 self.config.gateway.clone(),
                 self.config.baseline.clone(),
@@ -237,6 +277,11 @@ pub struct Engine {
     gateway: AlertGateway,
     correlator: Correlator,
     learning: bool,
+    ring: Option<PacketRing>,
+    ring_handle: RingHandle,
+    recorder: Option<Recorder>,
+    pending_captures: Vec<PendingCapture>,
+    capture_stats: CaptureStats,
     detectors: Vec<Box<dyn Detector>>,
     /// Detector indices per packet class, in [`Interest`] bit order.
     packet_dispatch: [Vec<usize>; 6],
@@ -256,6 +301,13 @@ pub struct Engine {
     stop: Arc<AtomicBool>,
     queue_drops: u64,
     source_stats: SourceStats,
+}
+
+/// An incident capture to write once packet time passes `to`.
+struct PendingCapture {
+    incident: u64,
+    from: Timestamp,
+    to: Timestamp,
 }
 
 fn class_index(i: Interest) -> usize {
@@ -314,6 +366,30 @@ impl Engine {
         self.correlator.open()
     }
 
+    /// The ring of recent packets, when `ring.enabled`.
+    pub fn ring(&self) -> Option<&PacketRing> {
+        self.ring.as_ref()
+    }
+
+    /// A handle that asks this engine, from another thread, to save its recent packets
+    /// while it runs.
+    pub fn ring_handle(&self) -> RingHandle {
+        self.ring_handle.clone()
+    }
+
+    /// Writes the last `secs` seconds of packets (packet time, up to the newest) to `path`
+    /// in the `ring.format`.
+    ///
+    /// # Errors
+    /// [`RecordingError::NoRing`] when the ring is off, [`RecordingError::Empty`] when it
+    /// holds nothing of that span, I/O errors writing the file.
+    pub fn save_last(&self, secs: u64, path: &std::path::Path) -> Result<Exported, RecordingError> {
+        self.ring
+            .as_ref()
+            .ok_or(RecordingError::NoRing)?
+            .export_last(secs, path, self.config.ring.format)
+    }
+
     /// A traffic report as of now (live flows included).
     pub fn traffic_report(&self) -> TrafficReport {
         self.traffic.report(self.flows.iter())
@@ -325,6 +401,7 @@ impl Engine {
     /// [`crate::Error::Sink`] when a sink fails.
     pub fn process(&mut self, raw: &RawPacket<'_>) -> Result<()> {
         self.packet_number += 1;
+        self.keep(raw);
         let pkt = decode(raw);
         match self.next_tick {
             None => self.next_tick = Some(pkt.ts.add_micros(self.tick_micros)),
@@ -376,6 +453,64 @@ impl Engine {
         self.drain(pkt.ts)
     }
 
+    /// The ring and the recorder take their copy; waiting save requests are served.
+    fn keep(&mut self, raw: &RawPacket<'_>) {
+        if let Some(ring) = self.ring.as_mut() {
+            ring.push(raw);
+        }
+        if let Some(recorder) = self.recorder.as_mut()
+            && let Err(e) = recorder.write(raw)
+        {
+            // A full disk must not stop the analysis: recording stops, and says why.
+            tracing::warn!("recording stopped: {e}");
+            self.capture_stats.recording = Some(recorder.stats().clone());
+            self.capture_stats.recording_error = Some(e.to_string());
+            self.recorder = None;
+        }
+        if self.ring_handle.has_pending() {
+            self.ring_handle
+                .serve(self.ring.as_ref(), self.config.ring.format);
+        }
+    }
+
+    /// Writes the incident captures that are due at `now` (all of them with `all`).
+    fn write_incident_captures(&mut self, now: Timestamp, all: bool) {
+        let (Some(ring), Some(dir)) = (self.ring.as_ref(), self.config.ring.directory.as_ref())
+        else {
+            self.pending_captures.clear();
+            return;
+        };
+        let mut i = 0;
+        while i < self.pending_captures.len() {
+            if !all && now < self.pending_captures[i].to {
+                i += 1;
+                continue;
+            }
+            let c = self.pending_captures.swap_remove(i);
+            let path = dir.join(format!(
+                "incident-{}-{}.{}",
+                c.incident,
+                c.from.as_secs(),
+                self.config.ring.format.extension()
+            ));
+            match ring.export(c.from, c.to, &path, self.config.ring.format) {
+                Ok(done) => {
+                    self.capture_stats.incident_captures += 1;
+                    tracing::info!(
+                        incident = c.incident,
+                        packets = done.packets,
+                        file = %path.display(),
+                        "incident capture written"
+                    );
+                    self.correlator
+                        .set_capture(c.incident, path.display().to_string());
+                }
+                Err(RecordingError::Empty { .. }) => {}
+                Err(e) => tracing::warn!(incident = c.incident, "incident capture: {e}"),
+            }
+        }
+    }
+
     /// Records the name of a DNS message for the baseline whitelist.
     fn learn_dns(&mut self, pkt: &PacketView<'_>) {
         let crate::decode::Transport::Udp { src_port, dst_port } = pkt.transport else {
@@ -424,6 +559,9 @@ impl Engine {
         // One tick per call even after a long gap: detectors read `now`, not a tick count.
         self.next_tick = Some(now.add_micros(self.tick_micros));
         self.flows.expire(now);
+        if !self.pending_captures.is_empty() {
+            self.write_incident_captures(now, false);
+        }
         for incident in self.correlator.close_idle(now) {
             for s in &mut self.sinks {
                 s.incident(&incident)?;
@@ -507,6 +645,22 @@ impl Engine {
                 }
             }
             if let Some(incident) = self.correlator.observe(a, written, local) {
+                if incident.update == crate::incident::IncidentUpdate::Opened
+                    && self.ring.is_some()
+                    && self.config.ring.directory.is_some()
+                {
+                    let secs =
+                        |s: u64| i64::try_from(s.saturating_mul(1_000_000)).unwrap_or(i64::MAX);
+                    self.pending_captures.push(PendingCapture {
+                        incident: incident.id,
+                        from: incident
+                            .first_seen
+                            .add_micros(-secs(self.config.ring.before_secs)),
+                        to: incident
+                            .first_seen
+                            .add_micros(secs(self.config.ring.after_secs)),
+                    });
+                }
                 for s in &mut self.sinks {
                     s.incident(&incident)?;
                 }
@@ -544,11 +698,26 @@ impl Engine {
             }
             self.drain(now)?;
         }
+        // The input ended: captures not yet due are written with what there is.
+        self.write_incident_captures(now, true);
+        if self.ring_handle.has_pending() {
+            self.ring_handle
+                .serve(self.ring.as_ref(), self.config.ring.format);
+        }
         for incident in self.correlator.close_all() {
             for s in &mut self.sinks {
                 s.incident(&incident)?;
             }
         }
+        if let Some(recorder) = self.recorder.as_mut() {
+            if let Err(e) = recorder.finish() {
+                tracing::warn!("recording: {e}");
+                self.capture_stats.recording_error = Some(e.to_string());
+            }
+            self.capture_stats.recording = Some(recorder.stats().clone());
+        }
+        self.capture_stats.ring_packets = self.ring.as_ref().map_or(0, |r| r.len() as u64);
+        self.capture_stats.ring_evicted = self.ring.as_ref().map_or(0, PacketRing::evicted);
         let summary = RunSummary {
             traffic: self.traffic.report(self.flows.iter()),
             flows: self.flows.stats(),
@@ -564,6 +733,7 @@ impl Engine {
                 *m.entry(kind.as_str().to_string()).or_insert(0) += 1;
                 m
             }),
+            captures: self.capture_stats.clone(),
         };
         for s in &mut self.sinks {
             s.summary(&summary)?;
@@ -611,6 +781,10 @@ impl Engine {
     /// A tick when no packet came: packet time is advanced by the wall time since the last
     /// packet arrived, so timeouts still fire on a quiet network.
     fn idle_tick(&mut self, last_packet_at: Instant, now: Instant) -> Result<()> {
+        if self.ring_handle.has_pending() {
+            self.ring_handle
+                .serve(self.ring.as_ref(), self.config.ring.format);
+        }
         let Some(last) = self.last_ts else {
             return Ok(());
         };
@@ -730,6 +904,13 @@ impl Engine {
         self.queue_drops = drops.load(Ordering::Relaxed);
         outcome?;
         self.finish()
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // Whoever still waits for a save from this engine gets an answer.
+        self.ring_handle.close();
     }
 }
 

@@ -13,11 +13,7 @@ use std::path::{Path, PathBuf};
 /// # Errors
 /// The I/O error of creating, writing, flushing or renaming.
 pub fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> std::io::Result<()> {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp.{}.{n}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
+    let tmp = temporary_beside(path);
     {
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);
@@ -33,6 +29,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> std::io::Result
         f.sync_all()?;
     }
     std::fs::rename(&tmp, path)
+}
+
+/// A temporary file name beside `path`, unique to this process and call
+/// (`PATH.tmp.PID.N`): write there, then rename over `path`.
+pub fn temporary_beside(path: &Path) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp.{}.{n}", std::process::id()));
+    PathBuf::from(tmp)
 }
 
 /// Deletes temporary files that [`write_atomic`] left beside `path` when its process was

@@ -49,6 +49,7 @@ pub mod ml;
 pub mod neighbor;
 pub mod process;
 pub mod reassembly;
+pub mod recording;
 pub mod source;
 #[cfg(any(test, feature = "testutil"))]
 pub mod testutil;

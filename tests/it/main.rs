@@ -9,3 +9,4 @@ mod flows_vs_tshark;
 mod incidents;
 mod malformed;
 mod ml;
+mod recording;

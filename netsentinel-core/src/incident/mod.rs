@@ -258,6 +258,10 @@ pub struct Incident {
     pub alerts: Vec<AlertRef>,
     /// Written alerts not listed because of that bound.
     pub alerts_not_listed: u64,
+    /// The capture of its packets written from the packet ring (`ring.directory`), once
+    /// written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture: Option<String>,
 }
 
 /// What the correlator did.
@@ -337,6 +341,17 @@ impl Correlator {
     /// What it did so far.
     pub fn stats(&self) -> &IncidentStats {
         &self.stats
+    }
+
+    /// Records the capture file of an open incident; false when it is no longer open.
+    pub fn set_capture(&mut self, id: u64, capture: String) -> bool {
+        match self.open.get_mut(&id) {
+            Some(o) => {
+                o.incident.capture = Some(capture);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Incidents open now.
@@ -459,6 +474,7 @@ impl Correlator {
             narrative: String::new(),
             alerts: Vec::new(),
             alerts_not_listed: 0,
+            capture: None,
         };
         if let Some(s) = subject {
             self.by_subject.insert(s, id);
