@@ -597,6 +597,10 @@ fn analyze(
         }
         if config.ring.directory.is_none() {
             config.ring.directory = Some(dir.captures_dir());
+            // Incident captures of a file need the ring, which files do not keep by default.
+            if config.ring.mode == netsentinel_core::recording::RingMode::Live {
+                config.ring.mode = netsentinel_core::recording::RingMode::Always;
+            }
         }
     }
     let mut builder = Engine::builder(config.clone()).builtin_detectors();

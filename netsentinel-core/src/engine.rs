@@ -25,7 +25,9 @@ use crate::gateway::{Admission, AlertGateway, GatewayStats, Whitelist};
 use crate::incident::{Correlator, Incident, IncidentStats};
 use crate::neighbor::NeighborTable;
 use crate::process::{ProcessResolver, SocketProtocol};
-use crate::recording::{Exported, PacketRing, Recorder, RecorderStats, RecordingError, RingHandle};
+use crate::recording::{
+    Exported, PacketRing, Recorder, RecorderStats, RecordingError, RingHandle, RingMode,
+};
 use crate::source::{LinkType, PacketSource, RawPacket, Recv, SourceError, SourceStats};
 use crate::time::Timestamp;
 use crate::traffic::{TrafficReport, TrafficStats};
@@ -207,10 +209,7 @@ impl EngineBuilder {
             )?),
             _ => None,
         };
-        let ring = self
-            .config
-            .ring
-            .enabled
+        let ring = (self.config.ring.mode == RingMode::Always)
             .then(|| PacketRing::new(self.config.ring.max_packets, self.config.ring.max_bytes));
         Ok(Engine {
             ring,
@@ -366,7 +365,7 @@ impl Engine {
         self.correlator.open()
     }
 
-    /// The ring of recent packets, when `ring.enabled`.
+    /// The ring of recent packets, when `ring.mode` keeps one for this run.
     pub fn ring(&self) -> Option<&PacketRing> {
         self.ring.as_ref()
     }
@@ -381,7 +380,8 @@ impl Engine {
     /// in the `ring.format`.
     ///
     /// # Errors
-    /// [`RecordingError::NoRing`] when the ring is off, [`RecordingError::Empty`] when it
+    /// [`RecordingError::NoRing`] when there is no ring (`ring.mode`: `live` keeps one for
+    /// [`run_threaded`](Self::run_threaded) only), [`RecordingError::Empty`] when it
     /// holds nothing of that span, I/O errors writing the file.
     pub fn save_last(&self, secs: u64, path: &std::path::Path) -> Result<Exported, RecordingError> {
         self.ring
@@ -804,6 +804,12 @@ impl Engine {
     /// # Errors
     /// [`crate::Error::Source`] when the source fails, [`crate::Error::Sink`] when a sink fails.
     pub fn run_threaded<S: PacketSource + 'static>(&mut self, mut source: S) -> Result<RunSummary> {
+        if self.ring.is_none() && self.config.ring.mode == RingMode::Live {
+            self.ring = Some(PacketRing::new(
+                self.config.ring.max_packets,
+                self.config.ring.max_bytes,
+            ));
+        }
         enum Msg {
             Packet {
                 ts: Timestamp,

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use netsentinel_core::incident::IncidentUpdate;
-use netsentinel_core::recording::CaptureFormat;
+use netsentinel_core::recording::{CaptureFormat, RingMode};
 use netsentinel_core::source::{PacketSource, Recv};
 use netsentinel_core::{Engine, EngineConfig, FileSource, Timestamp};
 use netsentinel_tests::{data_dir, run_with_builtin_detectors};
@@ -27,10 +27,9 @@ fn a_saved_span_holds_exactly_the_packets_of_that_span_byte_for_byte() {
     ] {
         let original = data_dir().join(capture);
         let all = packets(&original);
-        let mut engine = Engine::builder(EngineConfig::default())
-            .builtin_detectors()
-            .build()
-            .unwrap();
+        let mut config = EngineConfig::default();
+        config.ring.mode = RingMode::Always;
+        let mut engine = Engine::builder(config).builtin_detectors().build().unwrap();
         engine
             .run(&mut FileSource::open(&original).unwrap())
             .unwrap();
@@ -76,6 +75,7 @@ fn an_incident_gets_a_capture_of_its_packets() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = EngineConfig::default();
     config.ring.directory = Some(dir.path().to_path_buf());
+    config.ring.mode = RingMode::Always;
     let path = data_dir().join("corpus/attacks/brute_ssh.pcap");
     let (summary, out) =
         run_with_builtin_detectors(&mut FileSource::open(&path).unwrap(), config.clone()).unwrap();

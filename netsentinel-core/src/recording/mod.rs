@@ -1,7 +1,7 @@
 //! Keeping packets: the ring of recent packets and continuous recording.
 //!
 //! - [`PacketRing`]: the last `ring.max_packets` packets (default 150,000, and at most
-//!   `ring.max_bytes` of data) in memory, exported on demand ("save the last five minutes":
+//!   `ring.max_bytes` of data) in memory (by default for live capture only: `ring.mode`), exported on demand ("save the last five minutes":
 //!   [`crate::Engine::save_last`], or from another thread with a [`RingHandle`]) and, with
 //!   `ring.directory` set, automatically around each new incident
 //!   (`ring.before_secs` before its first alert to `ring.after_secs` after).
@@ -90,12 +90,29 @@ pub struct Exported {
     pub to: Timestamp,
 }
 
+/// When the engine keeps recent packets.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum RingMode {
+    /// For live capture ([`crate::Engine::run_threaded`]) only: a file already holds its
+    /// packets, and copying every packet costs file analysis about a fifth of its speed.
+    #[default]
+    Live,
+    /// Always, files included (incident captures of a file analysis; `analyze --data-dir`).
+    Always,
+    /// Never.
+    Off,
+}
+
 /// Settings of the packet ring.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct RingConfig {
-    /// Keep recent packets in memory. Default true.
-    pub enabled: bool,
+    /// When to keep recent packets in memory: `live` (live capture only), `always`, `off`.
+    /// Default `live`.
+    pub mode: RingMode,
     /// Most packets kept. Default 150000.
     pub max_packets: usize,
     /// Most bytes of packet data kept (in 1 MiB chunks). Default 268435456 (256 MiB).
@@ -116,7 +133,7 @@ pub struct RingConfig {
 impl Default for RingConfig {
     fn default() -> Self {
         RingConfig {
-            enabled: true,
+            mode: RingMode::Live,
             max_packets: 150_000,
             max_bytes: 256 * 1024 * 1024,
             directory: None,

@@ -157,7 +157,9 @@ fn a_handle_saves_from_another_thread_and_is_answered_after_the_engine_is_gone()
         let (ts, data) = packet(i);
         source.push(ts, data);
     }
-    let mut engine = Engine::builder(EngineConfig::default()).build().unwrap();
+    let mut config = EngineConfig::default();
+    config.ring.mode = RingMode::Always;
+    let mut engine = Engine::builder(config).build().unwrap();
     let handle = engine.ring_handle();
     let file = dir.join("last.pcap");
     // Asked before the run: served on its first packet, so it holds that one packet.
