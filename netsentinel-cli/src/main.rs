@@ -74,6 +74,18 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Analyse a capture and write one self-contained HTML page: bandwidth, protocols, top
+    /// talkers, alert timeline, incidents, devices, alerts.
+    Report {
+        /// The capture file.
+        file: PathBuf,
+        /// The HTML file to write (replaced atomically).
+        #[arg(long, short)]
+        output: PathBuf,
+        /// Engine configuration (JSON).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// The learned baseline whitelist: list it, or remove entries that should not be in it.
     Whitelist {
         /// Remove this entry (as listed, e.g. `example.com` or `10.0.0.5:22/tcp`); repeatable.
@@ -294,6 +306,11 @@ fn main() -> ExitCode {
             data_dir.as_deref(),
         ),
         Command::Whitelist { remove, data_dir } => whitelist(&remove, data_dir.as_deref()),
+        Command::Report {
+            file,
+            output,
+            config,
+        } => report(&file, &output, config.as_deref()),
         Command::Vault { action } => vault::run(action),
         Command::Devices {
             file,
@@ -458,6 +475,44 @@ fn attach_data_dir(
         eprintln!("warning: {w}");
     }
     Ok(builder)
+}
+
+/// `netsentinel report`: runs the built-in detectors over `file` and writes the HTML page.
+fn report(file: &Path, output: &Path, config: Option<&Path>) -> anyhow::Result<()> {
+    let config = load_config(config)?;
+    let collected = Arc::new(Mutex::new(TextReport::default()));
+    let mut engine = Engine::builder(config)
+        .builtin_detectors()
+        .sink(TextSink(Arc::clone(&collected)))
+        .build()?;
+    let mut source = ProgressSource::new(FileSource::open(file)?);
+    let result = engine.run(&mut source);
+    source.finish();
+    let summary = result?;
+    let devices = engine.devices().report();
+    let collected = collected.lock();
+    let title = file.file_name().map_or_else(
+        || file.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let page = netsentinel_core::report::html(&netsentinel_core::report::ReportInput {
+        title: &title,
+        summary: &summary,
+        alerts: &collected.alerts,
+        incidents: &collected.incidents,
+        devices: &devices,
+    });
+    netsentinel_core::fsutil::write_atomic(output, page.as_bytes(), false)
+        .with_context(|| format!("writing {}", output.display()))?;
+    eprintln!(
+        "{}: {} packets, {} alerts, {} incidents, {} devices",
+        output.display(),
+        summary.traffic.packets,
+        collected.alerts.len(),
+        collected.incidents.len(),
+        devices.devices.len()
+    );
+    Ok(())
 }
 
 /// `netsentinel whitelist`: lists the learned whitelist after removing what was asked.

@@ -788,3 +788,72 @@ fn analyze_keeps_alerts_incidents_and_the_whitelist_in_a_data_dir() {
     assert_eq!(std::fs::read(aside[0].path()).unwrap(), b"{ half a file");
     assert_eq!(lines("alerts/alerts.jsonl").len() - 1, 2 * written);
 }
+
+#[test]
+fn the_html_report_renders_its_charts_in_headless_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("report.html");
+    let out = bin()
+        .args(["report", "-o"])
+        .arg(&page)
+        .arg(data("corpus/attacks/brute_ftp.pcap"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    // Self-contained: nothing is fetched from anywhere.
+    for outside in ["http://", "https://", "src=", "<link"] {
+        assert!(!html.contains(outside), "the page refers to {outside}");
+    }
+    let Ok(browser) = Command::new("chromium")
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
+        .arg(format!("file://{}", page.display()))
+        .output()
+    else {
+        eprintln!(
+            "skipping the browser check: chromium is not installed (apt-get install chromium)"
+        );
+        return;
+    };
+    assert!(
+        browser.status.success(),
+        "{}",
+        String::from_utf8_lossy(&browser.stderr)
+    );
+    let dom = String::from_utf8_lossy(&browser.stdout);
+    // Each chart was laid out by the browser with a size and drawn elements.
+    for chart in [
+        "bandwidth",
+        "protocols",
+        "applications",
+        "talkers",
+        "alerts",
+    ] {
+        let at = dom
+            .find(&format!("id=\"chart-{chart}\""))
+            .unwrap_or_else(|| panic!("no {chart} chart"));
+        let tag = &dom[at..at + dom[at..].find('>').unwrap()];
+        let rendered = tag
+            .split("data-rendered=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_else(|| panic!("{chart} not rendered: {tag}"));
+        let (size, children) = rendered.split_once(':').unwrap();
+        let (w, h) = size.split_once('x').unwrap();
+        assert!(
+            w.parse::<u32>().unwrap() > 300 && h.parse::<u32>().unwrap() > 10,
+            "{chart}: {rendered}"
+        );
+        assert!(children.parse::<u32>().unwrap() > 0, "{chart}: {rendered}");
+    }
+    // The brute force and its incident are in the page.
+    assert!(dom.contains("brute_force") && dom.contains("id=\"incidents\""));
+    assert!(
+        dom.matches("<circle").count() >= 2,
+        "alert points on the timeline"
+    );
+}

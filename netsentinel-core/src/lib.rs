@@ -50,6 +50,7 @@ pub mod neighbor;
 pub mod process;
 pub mod reassembly;
 pub mod recording;
+pub mod report;
 pub mod source;
 #[cfg(any(test, feature = "testutil"))]
 pub mod testutil;
