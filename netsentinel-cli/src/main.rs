@@ -3,6 +3,8 @@
 //!
 //! Exit codes: 0 success, 2 error (bad input, unreadable file, bad configuration).
 
+#[cfg(feature = "live")]
+mod dashboard;
 mod devices;
 mod summary;
 mod vault;
@@ -150,7 +152,8 @@ enum Command {
     /// List capture interfaces.
     #[cfg(feature = "live")]
     Interfaces,
-    /// Capture live from an interface and print alerts as they happen.
+    /// Capture live from an interface: a live dashboard in a terminal, or (with
+    /// `--headless`, or when standard output is not a terminal) alerts as they happen.
     #[cfg(feature = "live")]
     Monitor {
         /// Interface name (see `netsentinel interfaces`); `any` captures on all.
@@ -186,10 +189,14 @@ enum Command {
         /// `captures/` (sizes, times and count under `recording` in the configuration).
         #[arg(long)]
         record: bool,
-        /// Minutes of packets that SIGUSR1 (`kill -USR1 PID`) saves from the ring to
-        /// `captures/last-TIME.pcap`. Default 5.
+        /// Minutes of packets that SIGUSR1 (`kill -USR1 PID`) or the dashboard's `s` key
+        /// saves from the ring to `captures/last-NmIN-TIME.pcap`. Default 5.
         #[arg(long, default_value_t = 5)]
         save_minutes: u64,
+        /// No dashboard: write alerts (or JSON/EVE lines, `--format`) to standard output or
+        /// `--output`.
+        #[arg(long)]
+        headless: bool,
     },
 }
 
@@ -355,6 +362,7 @@ fn main() -> ExitCode {
             data_dir,
             record,
             save_minutes,
+            headless,
         } => live::monitor(
             &interface,
             live::CaptureOptions {
@@ -370,6 +378,7 @@ fn main() -> ExitCode {
                 data_dir: data_dir.as_deref(),
                 record,
                 save_minutes,
+                headless,
             },
         ),
     };
@@ -784,6 +793,8 @@ mod live {
         pub record: bool,
         /// Minutes SIGUSR1 saves.
         pub save_minutes: u64,
+        /// No dashboard.
+        pub headless: bool,
     }
 
     /// On SIGUSR1, saves the last `minutes` of packets from the ring into `dir`.
@@ -838,11 +849,17 @@ mod live {
         }
         config.validate()?;
         let source = LiveSource::open(interface, &config.capture)?;
-        let out = open_output(output)?;
-        let sink: Box<dyn AlertSink> = match format {
-            Format::Text => Box::new(ConsoleSink::new(out)),
-            Format::Json => Box::new(JsonLinesSink::new(out)),
-            Format::Eve => Box::new(EveSink::new(out)),
+        let dashboard = !keep.headless && io::stdout().is_terminal();
+        // With the dashboard on the terminal, the stream goes to --output only.
+        let sink: Option<Box<dyn AlertSink>> = if dashboard && output.is_none() {
+            None
+        } else {
+            let out = open_output(output)?;
+            Some(match format {
+                Format::Text => Box::new(ConsoleSink::new(out)),
+                Format::Json => Box::new(JsonLinesSink::new(out)),
+                Format::Eve => Box::new(EveSink::new(out)),
+            })
         };
         // Live monitoring keeps what it learns: the default data directory unless told.
         let data_dir = data_dir
@@ -877,7 +894,14 @@ mod live {
         {
             builder = builder.process_resolver(resolver);
         }
-        let mut engine = builder.boxed_sink(sink).build()?;
+        if let Some(sink) = sink {
+            builder = builder.boxed_sink(sink);
+        }
+        let feed = Arc::new(Mutex::new(crate::dashboard::Feed::default()));
+        if dashboard {
+            builder = builder.sink(crate::dashboard::DashboardSink(Arc::clone(&feed)));
+        }
+        let mut engine = builder.build()?;
         let stop = engine.stop_handle();
         if let Some(secs) = seconds {
             let stop = stop.clone();
@@ -886,16 +910,49 @@ mod live {
                 stop.stop();
             });
         }
-        ctrlc::set_handler(move || stop.stop()).context("installing the Ctrl-C handler")?;
+        let stop_on_ctrl_c = stop.clone();
+        ctrlc::set_handler(move || stop_on_ctrl_c.stop())
+            .context("installing the Ctrl-C handler")?;
         let save_dir = config
             .ring
             .directory
             .clone()
             .or_else(|| data_dir.as_ref().map(DataDir::captures_dir));
-        if let Some(dir) = save_dir {
-            save_on_signal(engine.ring_handle(), dir, keep.save_minutes)?;
+        if let Some(dir) = &save_dir {
+            save_on_signal(engine.ring_handle(), dir.clone(), keep.save_minutes)?;
         }
-        let summary = engine.run_threaded(source)?;
+        let (engine, summary) = if dashboard {
+            let controls = crate::dashboard::Controls {
+                snapshots: engine.snapshot_handle(),
+                ring: engine.ring_handle(),
+                stop: stop.clone(),
+                save: save_dir.map(|d| (d, keep.save_minutes)),
+                interface: interface.to_string(),
+            };
+            let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let finished = Arc::clone(&done);
+            // The engine on its own thread; this one draws.
+            let analysis = std::thread::Builder::new()
+                .name("netsentinel-engine".into())
+                .spawn(move || {
+                    let result = engine.run_threaded(source);
+                    finished.store(true, std::sync::atomic::Ordering::Release);
+                    (engine, result)
+                })
+                .context("starting the engine thread")?;
+            let shown = crate::dashboard::run(controls, feed, &|| {
+                done.load(std::sync::atomic::Ordering::Acquire)
+            });
+            stop.stop();
+            let (engine, result) = analysis
+                .join()
+                .map_err(|_| anyhow::anyhow!("the engine thread panicked"))?;
+            shown.context("drawing the dashboard")?;
+            (engine, result?)
+        } else {
+            let summary = engine.run_threaded(source)?;
+            (engine, summary)
+        };
         if let Some(dir) = &data_dir {
             dir.save(&engine)?;
         }

@@ -214,6 +214,7 @@ impl EngineBuilder {
         Ok(Engine {
             ring,
             ring_handle: RingHandle::new(),
+            snapshots: crate::snapshot::SnapshotHandle::default(),
             recorder,
             pending_captures: Vec::new(),
             capture_stats: CaptureStats::default(),
@@ -278,6 +279,7 @@ pub struct Engine {
     learning: bool,
     ring: Option<PacketRing>,
     ring_handle: RingHandle,
+    snapshots: crate::snapshot::SnapshotHandle,
     recorder: Option<Recorder>,
     pending_captures: Vec<PendingCapture>,
     capture_stats: CaptureStats,
@@ -376,6 +378,30 @@ impl Engine {
         self.ring_handle.clone()
     }
 
+    /// A handle that asks this engine for [`Snapshot`](crate::snapshot::Snapshot)s from
+    /// another thread while it runs (a live display).
+    pub fn snapshot_handle(&self) -> crate::snapshot::SnapshotHandle {
+        self.snapshots.clone()
+    }
+
+    /// A picture of the engine now: traffic, the busiest flows, devices, open incidents.
+    pub fn snapshot(&self) -> crate::snapshot::Snapshot {
+        crate::snapshot::take(
+            self.last_ts,
+            self.traffic.report(self.flows.iter()),
+            self.flows.iter(),
+            &self.devices,
+            self.alert_count,
+            self.correlator.open().cloned().collect(),
+            self.ring.as_ref().map_or(0, |r| r.len() as u64),
+        )
+    }
+
+    fn serve_snapshots(&mut self) {
+        let snapshots = self.snapshots.clone();
+        snapshots.serve(|| self.snapshot());
+    }
+
     /// Writes the last `secs` seconds of packets (packet time, up to the newest) to `path`
     /// in the `ring.format`.
     ///
@@ -470,6 +496,9 @@ impl Engine {
         if self.ring_handle.has_pending() {
             self.ring_handle
                 .serve(self.ring.as_ref(), self.config.ring.format);
+        }
+        if self.snapshots.has_pending() {
+            self.serve_snapshots();
         }
     }
 
@@ -785,6 +814,9 @@ impl Engine {
             self.ring_handle
                 .serve(self.ring.as_ref(), self.config.ring.format);
         }
+        if self.snapshots.has_pending() {
+            self.serve_snapshots();
+        }
         let Some(last) = self.last_ts else {
             return Ok(());
         };
@@ -915,8 +947,9 @@ impl Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        // Whoever still waits for a save from this engine gets an answer.
+        // Whoever still waits for a save or a snapshot from this engine gets an answer.
         self.ring_handle.close();
+        self.snapshots.close();
     }
 }
 

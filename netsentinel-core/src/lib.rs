@@ -51,6 +51,7 @@ pub mod process;
 pub mod reassembly;
 pub mod recording;
 pub mod report;
+pub mod snapshot;
 pub mod source;
 #[cfg(any(test, feature = "testutil"))]
 pub mod testutil;
