@@ -550,14 +550,18 @@ fn devices(frame: &mut Frame<'_>, area: ratatui::layout::Rect, app: &App) {
         .flat_map(|s| s.devices.iter())
         .filter(|d| {
             app.matches(&format!(
-                "{} {} {:?} {:?} {}",
-                d.mac, d.vendor, d.ip, d.name, d.kind
+                "{} {} {} {:?} {}",
+                d.mac,
+                d.vendor,
+                d.addresses.join(" "),
+                d.name,
+                d.kind
             ))
         })
         .map(|d| {
             Row::new(vec![
                 d.mac.clone(),
-                d.ip.clone().unwrap_or_default(),
+                d.addresses.join(", "),
                 d.kind.clone(),
                 d.name.clone().unwrap_or_default(),
                 d.vendor.clone(),

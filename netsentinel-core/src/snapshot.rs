@@ -74,8 +74,8 @@ pub struct DeviceRow {
     pub mac: String,
     /// Vendor.
     pub vendor: String,
-    /// Current address.
-    pub ip: Option<String>,
+    /// Its addresses, IPv4 first, at most four.
+    pub addresses: Vec<String>,
     /// Host name.
     pub name: Option<String>,
     /// Type.
@@ -133,7 +133,11 @@ pub(crate) fn take<'f>(
         .map(|d| DeviceRow {
             mac: crate::neighbor::mac_to_string(&d.mac),
             vendor: d.vendor.to_string(),
-            ip: d.current_ip().map(|ip| ip.to_string()),
+            addresses: {
+                let mut a: Vec<std::net::IpAddr> = d.addresses.iter().map(|a| a.ip).collect();
+                a.sort_by_key(|ip| ip.is_ipv6());
+                a.iter().take(4).map(ToString::to_string).collect()
+            },
             name: d.name().map(str::to_string),
             kind: crate::device::classify(d, env).kind.as_str().to_string(),
         })

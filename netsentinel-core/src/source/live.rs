@@ -60,6 +60,8 @@ pub struct LiveSource {
     link: LinkType,
     received: u64,
     last_stats: SourceStats,
+    /// The source was idle: refresh the kernel's counters on the next call.
+    stats_due: bool,
 }
 
 impl LiveSource {
@@ -82,6 +84,9 @@ impl LiveSource {
             .snaplen(snaplen)
             .timeout(timeout)
             .immediate_mode(true)
+            .buffer_size(
+                i32::try_from(u64::from(config.buffer_mib.max(1)) << 20).unwrap_or(i32::MAX),
+            )
             .open()
             .map_err(err)?
             // Non-blocking: libpcap's read timeout only starts once a packet arrives, so a
@@ -109,6 +114,7 @@ impl LiveSource {
             link,
             received: 0,
             last_stats: SourceStats::default(),
+            stats_due: false,
         })
     }
 
@@ -124,7 +130,8 @@ impl LiveSource {
 
 impl PacketSource for LiveSource {
     fn next_packet(&mut self) -> Result<Recv<'_>, SourceError> {
-        if self.received % 4096 == 0 {
+        if self.received % 4096 == 0 || self.stats_due {
+            self.stats_due = false;
             self.refresh_stats();
         }
         match self.capture.next_packet() {
@@ -142,7 +149,9 @@ impl PacketSource for LiveSource {
                 }))
             }
             Err(pcap::Error::TimeoutExpired) => {
-                // Non-blocking mode: nothing waiting right now.
+                // Non-blocking mode: nothing waiting right now. The next call brings the
+                // kernel's drop count up to date (the packet borrow forbids it here).
+                self.stats_due = true;
                 std::thread::sleep(self.idle_wait);
                 Ok(Recv::Idle)
             }
