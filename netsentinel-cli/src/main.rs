@@ -168,9 +168,10 @@ enum Command {
         /// Do not put the interface in promiscuous mode.
         #[arg(long)]
         no_promisc: bool,
-        /// Output format (text alerts, or json/eve lines).
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
+        /// Output format of the line stream: `eve` (the default with `--headless`), `json`,
+        /// or `text` alerts (the default when standard output is not a terminal).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
         /// Write output to this file instead of standard output.
         #[arg(long, short)]
         output: Option<PathBuf>,
@@ -830,7 +831,7 @@ mod live {
     pub fn monitor(
         interface: &str,
         options: CaptureOptions,
-        format: Format,
+        format: Option<Format>,
         output: Option<&Path>,
         config: Option<&Path>,
         seconds: Option<u64>,
@@ -850,6 +851,11 @@ mod live {
         config.validate()?;
         let source = LiveSource::open(interface, &config.capture)?;
         let dashboard = !keep.headless && io::stdout().is_terminal();
+        let format = format.unwrap_or(if keep.headless {
+            Format::Eve
+        } else {
+            Format::Text
+        });
         // With the dashboard on the terminal, the stream goes to --output only.
         let sink: Option<Box<dyn AlertSink>> = if dashboard && output.is_none() {
             None

@@ -229,7 +229,7 @@ fn monitor_on_loopback_writes_eve_flow() {
     let port = 45_912;
     let state = tempfile::tempdir().unwrap();
     let child = bin()
-        .args(["monitor", "-i", "lo", "--format", "eve", "--seconds", "2"])
+        .args(["monitor", "-i", "lo", "--headless", "--seconds", "2"])
         .args(["--filter", &format!("udp and port {port}")])
         .arg("--data-dir")
         .arg(state.path())
