@@ -135,6 +135,20 @@ enum NsResult ns_engine_poll(struct NsEngine *engine, char *buf, size_t len, siz
 // `engine` is from `ns_engine_new`; `dropped` is writable.
 enum NsResult ns_engine_dropped(struct NsEngine *engine, uint64_t *dropped);
 
+// A JSON picture of the engine now in `*out`: traffic statistics, the 200 busiest live
+// flows, the devices, the open incidents, alerts written so far. Free it with
+// `ns_string_free`.
+//
+// # Safety
+// `engine` is from `ns_engine_new`; `out` is writable.
+enum NsResult ns_engine_snapshot_json(struct NsEngine *engine, char **out);
+
+// Frees a string this library returned. NULL is allowed and does nothing.
+//
+// # Safety
+// `s` is NULL or a string from this library not yet freed.
+void ns_string_free(char *s);
+
 // Writes the last `secs` seconds of packets fed (packet time, up to the newest) to the pcap
 // file `path`, replacing it atomically.
 //

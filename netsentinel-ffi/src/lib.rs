@@ -14,8 +14,8 @@
 //!
 //! What exists so far: engines from a JSON configuration, packets fed one by one or a
 //! capture file analysed, alerts and incidents drained as JSON lines from a bounded
-//! queue, the summary as JSON, saving the last seconds of packets. Callbacks, live capture,
-//! devices/flows as JSON and the vault are not in the C API yet.
+//! queue, a JSON snapshot (traffic, busiest flows, devices, open incidents), saving the
+//! last seconds of packets. Callbacks, live capture and the vault are not in the C API yet.
 #![allow(unsafe_code)] // An exported C ABI is made of raw pointers and `no_mangle`.
 
 use std::cell::RefCell;
@@ -462,6 +462,56 @@ pub unsafe extern "C" fn ns_engine_dropped(engine: *mut NsEngine, dropped: *mut 
         unsafe { *dropped = e.queue.lock().dropped };
         NsResult::Ok
     })
+}
+
+/// A JSON picture of the engine now in `*out`: traffic statistics, the 200 busiest live
+/// flows, the devices, the open incidents, alerts written so far. Free it with
+/// `ns_string_free`.
+///
+/// # Safety
+/// `engine` is from `ns_engine_new`; `out` is writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ns_engine_snapshot_json(
+    engine: *mut NsEngine,
+    out: *mut *mut c_char,
+) -> NsResult {
+    if out.is_null() {
+        set_error("out is NULL");
+        return NsResult::NullArgument;
+    }
+    with_engine(engine, |e| {
+        let text = match serde_json::to_vec(&e.engine.snapshot()) {
+            Ok(t) => t,
+            Err(err) => {
+                set_error(err);
+                return NsResult::Io;
+            }
+        };
+        // JSON text has no NUL byte.
+        match std::ffi::CString::new(text) {
+            Ok(c) => {
+                // SAFETY: `out` is writable (checked non-NULL, documented).
+                unsafe { *out = c.into_raw() };
+                NsResult::Ok
+            }
+            Err(err) => {
+                set_error(err);
+                NsResult::Io
+            }
+        }
+    })
+}
+
+/// Frees a string this library returned. NULL is allowed and does nothing.
+///
+/// # Safety
+/// `s` is NULL or a string from this library not yet freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ns_string_free(s: *mut c_char) {
+    if !s.is_null() {
+        // SAFETY: made by CString::into_raw in this library, not yet freed (documented).
+        drop(unsafe { std::ffi::CString::from_raw(s) });
+    }
 }
 
 /// Writes the last `secs` seconds of packets fed (packet time, up to the newest) to the pcap

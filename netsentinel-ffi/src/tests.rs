@@ -93,6 +93,19 @@ fn an_analysed_capture_is_polled_as_json_lines_and_the_last_seconds_saved() {
         NsResult::Ok
     );
     assert!(dir.join("last.pcap").metadata().unwrap().len() > 24);
+    let mut json = std::ptr::null_mut();
+    // SAFETY: valid engine, writable out.
+    assert_eq!(
+        unsafe { ns_engine_snapshot_json(e, &mut json) },
+        NsResult::Ok
+    );
+    // SAFETY: a NUL-terminated string from the library.
+    let snapshot: serde_json::Value =
+        serde_json::from_str(&unsafe { CStr::from_ptr(json) }.to_string_lossy()).unwrap();
+    // SAFETY: from ns_engine_snapshot_json.
+    unsafe { ns_string_free(json) };
+    assert_eq!(snapshot["traffic"]["packets"], 2012, "{snapshot}");
+    assert!(snapshot["devices"].as_array().unwrap().len() >= 2);
     let mut dropped = 99;
     // SAFETY: valid engine, writable out.
     assert_eq!(unsafe { ns_engine_dropped(e, &mut dropped) }, NsResult::Ok);

@@ -16,10 +16,16 @@ fn have(tool: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// target/debug, where cargo put libnetsentinel_ffi.so for this test run.
+/// Where cargo put libnetsentinel_ffi.so for this test run: `target/debug/deps` beside this
+/// test (built for it; `target/debug` gets a copy only from `cargo build`, which may be
+/// older).
 fn lib_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
+    let deps = exe.parent().unwrap().to_path_buf();
+    if deps.join("libnetsentinel_ffi.so").exists() {
+        return deps;
+    }
+    deps.parent().unwrap().to_path_buf()
 }
 
 struct Lines(Arc<Mutex<Vec<String>>>);
@@ -86,7 +92,9 @@ fn the_c_example_gets_the_same_records_and_valgrind_finds_nothing() {
     );
     let capture = crate_dir.join("../tests/data/corpus/attacks/brute_ftp.pcap");
     let saved = out_dir.join("last.pcap");
+    // Cargo's LD_LIBRARY_PATH (which wins over the rpath) may name an older copy.
     let run = Command::new(&exe)
+        .env("LD_LIBRARY_PATH", &lib)
         .arg(&capture)
         .arg(&saved)
         .output()
@@ -118,6 +126,7 @@ fn the_c_example_gets_the_same_records_and_valgrind_finds_nothing() {
         return;
     }
     let checked = Command::new("valgrind")
+        .env("LD_LIBRARY_PATH", &lib)
         .args([
             "--error-exitcode=99",
             "--leak-check=full",

@@ -5,6 +5,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "netsentinel.h"
 
@@ -43,6 +44,10 @@ int main(int argc, char **argv) {
     fputs(buf, stdout);
   }
   free(buf);
+  char *snapshot = NULL;
+  if (r == NS_RESULT_OK) r = ns_engine_snapshot_json(engine, &snapshot);
+  if (r == NS_RESULT_OK) fprintf(stderr, "snapshot: %zu bytes of JSON\n", strlen(snapshot));
+  ns_string_free(snapshot);
   if (r == NS_RESULT_OK && argc > 2) r = ns_engine_save_last(engine, 60, argv[2]);
   ns_engine_free(engine);
   if (r != NS_RESULT_OK) return fail("ns_engine_poll/save", r);
