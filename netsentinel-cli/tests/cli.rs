@@ -302,7 +302,13 @@ fn monitor_on_loopback_writes_eve_flow() {
             })
             .collect()
     };
-    assert_eq!(count("last-5min-"), [500], "{stderr}");
+    // The save holds what the engine had analysed when the signal came (on a loaded
+    // machine it may not have reached the end of the burst yet); the recording holds all.
+    let saved = count("last-5min-");
+    assert!(
+        saved.len() == 1 && (1..=500).contains(&saved[0]),
+        "{saved:?} {stderr}"
+    );
     assert_eq!(count("netsentinel-"), [500]);
 }
 
