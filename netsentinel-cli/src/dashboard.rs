@@ -238,21 +238,6 @@ fn event_loop(
     }
 }
 
-fn human(b: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
 fn severity_style(s: netsentinel_core::Severity) -> Style {
     use netsentinel_core::Severity as S;
     match s {
@@ -330,7 +315,7 @@ fn overview(frame: &mut Frame<'_>, area: ratatui::layout::Rect, app: &App) {
                 Line::from(format!(
                     "packets {}   bytes {}   live flows {}   alerts {}   open incidents {}",
                     t.packets,
-                    human(t.bytes),
+                    crate::summary::human_bytes(t.bytes),
                     s.live_flows,
                     s.alerts,
                     s.open_incidents.len()
@@ -361,11 +346,10 @@ fn overview(frame: &mut Frame<'_>, area: ratatui::layout::Rect, app: &App) {
     let peak = shown.iter().copied().max().unwrap_or(0);
     frame.render_widget(
         Sparkline::default()
-            .block(
-                Block::default()
-                    .borders(Borders::ALL)
-                    .title(format!(" Bandwidth (bytes/s, peak {}/s) ", human(peak))),
-            )
+            .block(Block::default().borders(Borders::ALL).title(format!(
+                " Bandwidth (bytes/s, peak {}/s) ",
+                crate::summary::human_bytes(peak)
+            )))
             .data(shown)
             .style(Style::default().fg(Color::Green)),
         chart,
@@ -414,7 +398,7 @@ fn flows(frame: &mut Frame<'_>, area: ratatui::layout::Rect, app: &App) {
                 f.dst.clone(),
                 f.protocol.clone(),
                 f.packets.to_string(),
-                human(f.bytes),
+                crate::summary::human_bytes(f.bytes),
                 f.state.clone(),
                 f.process.clone().unwrap_or_default(),
             ])
@@ -457,7 +441,7 @@ fn protocols(frame: &mut Frame<'_>, area: ratatui::layout::Rect, app: &App) {
                     "transport".to_string(),
                     (*name).to_string(),
                     c.packets.to_string(),
-                    human(c.bytes),
+                    crate::summary::human_bytes(c.bytes),
                 ]));
             }
         }
@@ -467,7 +451,7 @@ fn protocols(frame: &mut Frame<'_>, area: ratatui::layout::Rect, app: &App) {
                     "application".to_string(),
                     (*name).to_string(),
                     c.packets.to_string(),
-                    human(c.bytes),
+                    crate::summary::human_bytes(c.bytes),
                 ]));
             }
         }
@@ -595,8 +579,8 @@ fn talkers(frame: &mut Frame<'_>, area: ratatui::layout::Rect, app: &App) {
         .map(|h| {
             Row::new(vec![
                 h.ip.to_string(),
-                human(h.bytes_sent),
-                human(h.bytes_received),
+                crate::summary::human_bytes(h.bytes_sent),
+                crate::summary::human_bytes(h.bytes_received),
                 h.flows.to_string(),
             ])
         })

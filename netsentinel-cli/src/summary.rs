@@ -6,7 +6,8 @@ use netsentinel_core::alert::sinks::alert_line;
 use netsentinel_core::incident::Incident;
 use netsentinel_core::{Alert, RunSummary};
 
-fn human_bytes(b: u64) -> String {
+/// Bytes as B, KiB, MiB, ... with one decimal.
+pub fn human_bytes(b: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = b as f64;
     let mut u = 0;
