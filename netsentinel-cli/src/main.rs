@@ -632,7 +632,6 @@ fn analyze(
     vault_path: Option<&Path>,
     data_dir: Option<&Path>,
 ) -> anyhow::Result<()> {
-    use netsentinel_core::detect::plaintext_credentials::PlaintextCredentialsDetector;
     let mut config = load_config(config)?;
     if let Some(model) = model {
         config.detectors.ml_anomaly.enabled = true;
@@ -641,10 +640,6 @@ fn analyze(
     let mut opened = vault_path.map(vault::open_existing).transpose()?;
     // With a vault, the credential detector also hands the full credentials over.
     let store = Arc::new(Mutex::new(Vec::new()));
-    let credentials = config.detectors.plaintext_credentials.clone();
-    if opened.is_some() {
-        config.detectors.plaintext_credentials.enabled = false;
-    }
     let source = FileSource::open(file)?;
     let mut out = open_output(output)?;
     let collected = Arc::new(Mutex::new(TextReport::default()));
@@ -668,13 +663,14 @@ fn analyze(
             }
         }
     }
-    let mut builder = Engine::builder(config.clone()).builtin_detectors();
+    let mut builder = Engine::builder(config.clone());
+    builder = if opened.is_some() {
+        builder.builtin_detectors_storing_credentials(store.clone())
+    } else {
+        builder.builtin_detectors()
+    };
     if let Some(dir) = &data_dir {
         builder = attach_data_dir(dir, builder, &config)?;
-    }
-    if opened.is_some() && credentials.enabled {
-        builder = builder
-            .detector(PlaintextCredentialsDetector::new(&credentials).with_store(store.clone()));
     }
     let mut engine = builder
         .boxed_sink(make_sink(format, sink_out, &collected))

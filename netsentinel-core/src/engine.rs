@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::alert::{Alert, AlertSink, AnomalyEvent};
 use crate::config::EngineConfig;
 use crate::decode::{DecodeAnomaly, PacketView, decode};
+use crate::detect::plaintext_credentials::CredentialStore;
 use crate::detect::{Context, Detector, Interest};
 use crate::device::DeviceInventory;
 use crate::error::Result;
@@ -137,6 +138,18 @@ impl EngineBuilder {
     /// [`build`](Self::build).
     pub fn builtin_detectors(mut self) -> Self {
         match crate::detect::builtin(&self.config.detectors) {
+            Ok(list) => self.detectors.extend(list),
+            Err(e) => self.error = Some(e),
+        }
+        self
+    }
+
+    /// [`builtin_detectors`](Self::builtin_detectors), with the credential detector also
+    /// handing every credential it reports, secret in full, to `credentials` (what
+    /// [`crate::vault::Vault::append`] stores). Alerts stay masked.
+    pub fn builtin_detectors_storing_credentials(mut self, credentials: CredentialStore) -> Self {
+        match crate::detect::builtin_storing_credentials(&self.config.detectors, Some(credentials))
+        {
             Ok(list) => self.detectors.extend(list),
             Err(e) => self.error = Some(e),
         }

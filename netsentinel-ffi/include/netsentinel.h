@@ -6,9 +6,11 @@
  * into C: a caught panic returns NS_RESULT_PANIC and poisons the engine
  * (NS_RESULT_POISONED afterwards).
  *
- * Thread safety: one NsEngine is used by one thread at a time; different engines may be
- * used from different threads at once. ns_version, ns_abi_version, ns_result_str and
- * ns_last_error may be called from any thread.
+ * Thread safety: an NsEngine or NsVault handle is used by one thread at a time (which
+ * thread does not matter); different handles may be used from different threads at once.
+ * During live capture the engine analyses on a thread of its own and calls the registered
+ * callbacks there. ns_version, ns_abi_version, ns_result_str, ns_last_error and
+ * ns_string_free may be called from any thread at any time.
  */
 
 #ifndef NETSENTINEL_H
@@ -23,7 +25,7 @@
 #include <stdlib.h>
 
 // The ABI version: bumped on every incompatible change of the C API.
-#define NS_ABI_VERSION 2
+#define NS_ABI_VERSION 3
 
 // Result codes. The numbers are fixed: new codes get new numbers.
 typedef enum NsResult {
@@ -52,10 +54,31 @@ typedef enum NsResult {
   NS_RESULT_EMPTY = 10,
   // The engine keeps no packet ring (`ring.mode`).
   NS_RESULT_NO_RING = 11,
+  // The engine is capturing live: stop it first.
+  NS_RESULT_BUSY = 12,
+  // This library was built without the feature (live capture: cargo feature `live`).
+  NS_RESULT_UNSUPPORTED = 13,
+  // The passphrase does not open this vault.
+  NS_RESULT_WRONG_PASSPHRASE = 14,
+  // The vault file is damaged, altered, or not a vault.
+  NS_RESULT_VAULT_DAMAGED = 15,
+  // A file is already there (a new vault never overwrites one).
+  NS_RESULT_ALREADY_EXISTS = 16,
+  // The engine is not capturing live.
+  NS_RESULT_NOT_RUNNING = 17,
+  // An argument is out of range (an empty passphrase).
+  NS_RESULT_INVALID_ARGUMENT = 18,
 } NsResult;
 
 // An engine with its built-in detectors. Opaque to C.
 typedef struct NsEngine NsEngine;
+
+// An open vault: its records decrypted in memory. Opaque to C.
+typedef struct NsVault NsVault;
+
+// Called with one record: `json` is a NUL-terminated JSON object of `len` bytes (without
+// the NUL), valid only during the call. `userdata` is what was registered with it.
+typedef void (*NsRecordCallback)(void *userdata, const char *json, size_t len);
 
 #ifdef __cplusplus
 extern "C" {
@@ -79,6 +102,12 @@ const char *ns_version(void);
 // The ABI version of this library.
 uint32_t ns_abi_version(void);
 
+// Frees a string this library returned. NULL is allowed and does nothing.
+//
+// # Safety
+// `s` is NULL or a string from this library not yet freed.
+void ns_string_free(char *s);
+
 // Makes an engine with the built-in detectors from a JSON configuration (`"{}"` for the
 // defaults; keys in docs/CONFIG.md) and stores it in `*out`. The engine keeps a packet
 // ring unless the configuration's `ring.mode` says `off`. Free it with `ns_engine_free`.
@@ -87,11 +116,33 @@ uint32_t ns_abi_version(void);
 // `config_json` is NULL or a NUL-terminated string; `out` is NULL or writable.
 enum NsResult ns_engine_new(const char *config_json, struct NsEngine **out);
 
-// Frees an engine. NULL is allowed and does nothing.
+// Frees an engine (stopping a live capture first). NULL is allowed and does nothing.
 //
 // # Safety
 // `engine` is NULL or a pointer from `ns_engine_new` not yet freed.
 void ns_engine_free(struct NsEngine *engine);
+
+// Registers `callback` for alert records: from now on each alert goes to it (with
+// `userdata` first) instead of the poll queue. NULL unregisters. The callback runs on the
+// thread that analyses: the caller's during `ns_engine_feed`, `ns_engine_analyze_file`
+// and `ns_engine_finish`, the engine's own thread during live capture. It must not call
+// functions of this engine other than `ns_engine_poll`.
+//
+// # Safety
+// `engine` is from `ns_engine_new`; `callback` is NULL or a function that may be called
+// with `userdata` until it is replaced or the engine freed.
+enum NsResult ns_engine_set_alert_callback(struct NsEngine *engine,
+                                           NsRecordCallback callback,
+                                           void *userdata);
+
+// Registers `callback` for incident records (opened, escalated, closed), as
+// `ns_engine_set_alert_callback` does for alerts.
+//
+// # Safety
+// As `ns_engine_set_alert_callback`.
+enum NsResult ns_engine_set_incident_callback(struct NsEngine *engine,
+                                              NsRecordCallback callback,
+                                              void *userdata);
 
 // Analyses one packet: `ts_micros` microseconds since the Unix epoch, `linktype` a pcap
 // `LINKTYPE_*` number (1 for Ethernet), `data` its `len` captured bytes.
@@ -112,17 +163,18 @@ enum NsResult ns_engine_feed(struct NsEngine *engine,
 enum NsResult ns_engine_analyze_file(struct NsEngine *engine, const char *path);
 
 // Ends the input: open flows end, detectors report what is still going on, incidents
-// close. Their records join the queue.
+// close. Their records are delivered.
 //
 // # Safety
 // `engine` is from `ns_engine_new`.
 enum NsResult ns_engine_finish(struct NsEngine *engine);
 
-// Moves waiting records (alerts and incidents, one JSON object per line, each ending with
-// `\n`) into `buf` of `len` bytes, as many whole lines as fit, and NUL-terminates them;
-// `*written` gets the bytes written (without the NUL). With nothing waiting, `*written` is
-// 0. When not even the next line fits, returns `NS_RESULT_BUFFER_TOO_SMALL` with the size
-// it needs (NUL included) in `*written` and keeps it.
+// Moves waiting records (alerts and incidents without a registered callback, one JSON
+// object per line, each ending with `\n`) into `buf` of `len` bytes, as many whole lines
+// as fit, and NUL-terminates them; `*written` gets the bytes written (without the NUL).
+// With nothing waiting, `*written` is 0. When not even the next line fits, returns
+// `NS_RESULT_BUFFER_TOO_SMALL` with the size it needs (NUL included) in `*written` and
+// keeps it. Works during live capture too.
 //
 // # Safety
 // `engine` is from `ns_engine_new`; `buf` points to `len` writable bytes; `written` is
@@ -135,26 +187,89 @@ enum NsResult ns_engine_poll(struct NsEngine *engine, char *buf, size_t len, siz
 // `engine` is from `ns_engine_new`; `dropped` is writable.
 enum NsResult ns_engine_dropped(struct NsEngine *engine, uint64_t *dropped);
 
-// A JSON picture of the engine now in `*out`: traffic statistics, the 200 busiest live
-// flows, the devices, the open incidents, alerts written so far. Free it with
-// `ns_string_free`.
+// A JSON picture of the engine now in `*out`: traffic statistics (packets, bytes,
+// protocols, top talkers), the 200 busiest live flows, the devices, the open incidents,
+// alerts written so far. Works during live capture (answered between packets). Free it
+// with `ns_string_free`.
 //
 // # Safety
 // `engine` is from `ns_engine_new`; `out` is writable.
 enum NsResult ns_engine_snapshot_json(struct NsEngine *engine, char **out);
 
-// Frees a string this library returned. NULL is allowed and does nothing.
+// The summary of the last finished run (`ns_engine_analyze_file`, `ns_engine_finish` or
+// `ns_engine_stop_live`) as JSON in `*out`: packets, bytes, flows, alerts by detector and
+// severity, what the gateway did, capture drops. `NS_RESULT_EMPTY` before any run ended.
+// Free it with `ns_string_free`.
 //
 // # Safety
-// `s` is NULL or a string from this library not yet freed.
-void ns_string_free(char *s);
+// `engine` is from `ns_engine_new`; `out` is writable.
+enum NsResult ns_engine_summary_json(struct NsEngine *engine, char **out);
 
-// Writes the last `secs` seconds of packets fed (packet time, up to the newest) to the pcap
-// file `path`, replacing it atomically.
+// Writes the last `secs` seconds of packets (packet time, up to the newest) to the pcap
+// file `path`, replacing it atomically. Works during live capture too.
 //
 // # Safety
 // `engine` is from `ns_engine_new`; `path` is a NUL-terminated string.
 enum NsResult ns_engine_save_last(struct NsEngine *engine, uint64_t secs, const char *path);
+
+// Starts capturing on `interface` (`any` for all) on a thread of the engine's own, with the
+// configuration's `capture` settings (filter, snap length, buffer). Until
+// `ns_engine_stop_live`, records are delivered from that thread; poll, snapshot and save
+// calls work, feeding packets returns `NS_RESULT_BUSY`. Needs the library built with the
+// `live` feature (else `NS_RESULT_UNSUPPORTED`) and the right to capture (root or
+// CAP_NET_RAW; else `NS_RESULT_SOURCE`).
+//
+// # Safety
+// `engine` is from `ns_engine_new`; `interface` is a NUL-terminated string.
+enum NsResult ns_engine_start_live(struct NsEngine *engine, const char *interface);
+
+// Stops a live capture and waits for its thread: the run finishes (open flows end,
+// detectors report, incidents close) and its summary is kept for
+// `ns_engine_summary_json`. The engine then takes fed packets again.
+// `NS_RESULT_NOT_RUNNING` when it was not capturing; `NS_RESULT_SOURCE` when the capture
+// had failed (the message says why).
+//
+// # Safety
+// `engine` is from `ns_engine_new`.
+enum NsResult ns_engine_stop_live(struct NsEngine *engine);
+
+// Creates an empty vault at `path` (refusing an existing file) and stores it in `*out`.
+//
+// # Safety
+// `path` and `passphrase` are NUL-terminated strings; `out` is writable.
+enum NsResult ns_vault_create(const char *path, const char *passphrase, struct NsVault **out);
+
+// Opens the vault at `path` and stores it in `*out`. `NS_RESULT_WRONG_PASSPHRASE` and
+// `NS_RESULT_VAULT_DAMAGED` (altered, truncated, not a vault) are told apart.
+//
+// # Safety
+// `path` and `passphrase` are NUL-terminated strings; `out` is writable.
+enum NsResult ns_vault_open(const char *path, const char *passphrase, struct NsVault **out);
+
+// The vault's records as a JSON array in `*out`, each with `timestamp`, `client`,
+// `server`, `server_port`, `protocol`, `mechanism`, `username`, `secret` (in full),
+// `masked_secret` and `outcome`. Free it with `ns_string_free`.
+//
+// # Safety
+// `vault` is from `ns_vault_open`/`ns_vault_create`; `out` is writable.
+enum NsResult ns_vault_records_json(struct NsVault *vault, char **out);
+
+// Adds to the vault the credentials `engine` has found since the last call (secrets in
+// full; alerts only carry them masked) and writes it (atomically: an interrupted write
+// keeps the old file). `*added` (may be NULL) gets how many.
+//
+// # Safety
+// `vault` is from `ns_vault_open`/`ns_vault_create`; `engine` from `ns_engine_new`;
+// `added` is NULL or writable.
+enum NsResult ns_vault_add_credentials(struct NsVault *vault,
+                                       struct NsEngine *engine,
+                                       size_t *added);
+
+// Frees a vault (its decrypted records are dropped). NULL is allowed and does nothing.
+//
+// # Safety
+// `vault` is NULL or from `ns_vault_open`/`ns_vault_create`, not yet freed.
+void ns_vault_free(struct NsVault *vault);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -284,6 +284,18 @@ pub struct DetectorsConfig {
 /// [`ConfigError::Invalid`] when a detector's data cannot be loaded (a threat-intel feed
 /// file or an anomaly model that cannot be read).
 pub fn builtin(config: &DetectorsConfig) -> Result<Vec<Box<dyn Detector>>, ConfigError> {
+    builtin_storing_credentials(config, None)
+}
+
+/// [`builtin`], with the credential detector also handing every credential it reports,
+/// secret in full, to `credentials` (for the vault) when that is given.
+///
+/// # Errors
+/// As [`builtin`].
+pub fn builtin_storing_credentials(
+    config: &DetectorsConfig,
+    credentials: Option<plaintext_credentials::CredentialStore>,
+) -> Result<Vec<Box<dyn Detector>>, ConfigError> {
     let mut out: Vec<Box<dyn Detector>> = Vec::new();
     if config.port_scan.enabled {
         out.push(Box::new(port_scan::PortScanDetector::new(
@@ -356,9 +368,12 @@ pub fn builtin(config: &DetectorsConfig) -> Result<Vec<Box<dyn Detector>>, Confi
         )?));
     }
     if config.plaintext_credentials.enabled {
-        out.push(Box::new(
-            plaintext_credentials::PlaintextCredentialsDetector::new(&config.plaintext_credentials),
-        ));
+        let detector =
+            plaintext_credentials::PlaintextCredentialsDetector::new(&config.plaintext_credentials);
+        out.push(Box::new(match credentials {
+            Some(store) => detector.with_store(store),
+            None => detector,
+        }));
     }
     if config.sensitive_data.enabled {
         out.push(Box::new(sensitive_data::SensitiveDataDetector::new(
