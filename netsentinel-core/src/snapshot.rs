@@ -158,7 +158,8 @@ pub(crate) fn take<'f>(
 #[derive(Clone, Default)]
 pub struct SnapshotHandle {
     pending: Arc<AtomicBool>,
-    waiting: Arc<parking_lot::Mutex<Vec<mpsc::Sender<Snapshot>>>>,
+    /// The waiting requests, and whether the engine is gone (then requests are refused).
+    waiting: Arc<parking_lot::Mutex<(Vec<mpsc::Sender<Snapshot>>, bool)>>,
 }
 
 impl SnapshotHandle {
@@ -166,8 +167,11 @@ impl SnapshotHandle {
     /// (or idle). If the engine has ended, the channel is closed without one.
     pub fn request(&self) -> mpsc::Receiver<Snapshot> {
         let (tx, rx) = mpsc::channel();
-        self.waiting.lock().push(tx);
-        self.pending.store(true, Ordering::Release);
+        let mut waiting = self.waiting.lock();
+        if !waiting.1 {
+            waiting.0.push(tx);
+            self.pending.store(true, Ordering::Release);
+        }
         rx
     }
 
@@ -177,7 +181,7 @@ impl SnapshotHandle {
 
     /// Answers every waiting request with `make()`.
     pub(crate) fn serve(&self, make: impl FnOnce() -> Snapshot) {
-        let waiting = std::mem::take(&mut *self.waiting.lock());
+        let waiting = std::mem::take(&mut self.waiting.lock().0);
         self.pending.store(false, Ordering::Release);
         if waiting.is_empty() {
             return;
@@ -188,8 +192,30 @@ impl SnapshotHandle {
         }
     }
 
-    /// The engine ended: waiting requests get a closed channel.
+    /// The engine ended: waiting and later requests get a closed channel.
     pub(crate) fn close(&self) {
-        self.waiting.lock().clear();
+        let mut waiting = self.waiting.lock();
+        waiting.0.clear();
+        waiting.1 = true;
+        self.pending.store(false, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_to_an_ended_engine_are_refused_at_once() {
+        let handle = SnapshotHandle::default();
+        let before = handle.request();
+        handle.close();
+        assert!(before.recv().is_err(), "a waiting request is closed");
+        let after = handle.request();
+        assert!(
+            after.recv().is_err(),
+            "a later request does not wait forever"
+        );
+        assert!(!handle.has_pending());
     }
 }

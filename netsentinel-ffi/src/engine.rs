@@ -6,7 +6,8 @@ use std::ffi::{c_char, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
 
 use netsentinel_core::alert::json;
 use netsentinel_core::detect::plaintext_credentials::CredentialStore;
@@ -108,6 +109,27 @@ struct LiveRun {
     stop: StopHandle,
     snapshots: SnapshotHandle,
     ring: RingHandle,
+}
+
+impl LiveRun {
+    /// Waits for the engine's thread to answer a request (it does between packets), but
+    /// not past `LIVE_ANSWER_WAIT` nor once the thread has ended.
+    fn ask<T>(&self, answer: mpsc::Receiver<T>) -> Result<T, NsResult> {
+        let deadline = Instant::now() + LIVE_ANSWER_WAIT;
+        loop {
+            match answer.recv_timeout(Duration::from_millis(20)) {
+                Ok(value) => return Ok(value),
+                Err(RecvTimeoutError::Timeout)
+                    if !self.thread.is_finished() && Instant::now() < deadline => {}
+                Err(_) => {
+                    set_error(
+                        "the live capture has ended or does not answer: ns_engine_stop_live tells why",
+                    );
+                    return Err(NsResult::Source);
+                }
+            }
+        }
+    }
 }
 
 /// An engine with its built-in detectors. Opaque to C.
@@ -523,14 +545,9 @@ pub unsafe extern "C" fn ns_engine_snapshot_json(
     with_engine(engine, |e| {
         let snapshot = match &e.state {
             State::Ready(engine) => engine.snapshot(),
-            State::Live(run) => match run.snapshots.request().recv_timeout(LIVE_ANSWER_WAIT) {
+            State::Live(run) => match run.ask(run.snapshots.request()) {
                 Ok(s) => s,
-                Err(_) => {
-                    set_error(
-                        "the live capture has ended or does not answer: ns_engine_stop_live tells why",
-                    );
-                    return NsResult::Source;
-                }
+                Err(r) => return r,
             },
             State::Gone => {
                 set_error("the engine was lost to a panic on its capture thread");
@@ -593,18 +610,9 @@ pub unsafe extern "C" fn ns_engine_save_last(
     with_engine(engine, |e| {
         let saved = match &e.state {
             State::Ready(engine) => engine.save_last(secs, Path::new(&path)),
-            State::Live(run) => match run
-                .ring
-                .save_last(secs, path)
-                .recv_timeout(LIVE_ANSWER_WAIT)
-            {
+            State::Live(run) => match run.ask(run.ring.save_last(secs, path)) {
                 Ok(saved) => saved,
-                Err(_) => {
-                    set_error(
-                        "the live capture has ended or does not answer: ns_engine_stop_live tells why",
-                    );
-                    return NsResult::Source;
-                }
+                Err(r) => return r,
             },
             State::Gone => {
                 set_error("the engine was lost to a panic on its capture thread");

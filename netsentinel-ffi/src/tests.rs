@@ -471,3 +471,91 @@ fn live_capture_on_loopback_is_analysed_on_the_engines_thread() {
     // SAFETY: from ns_engine_new.
     unsafe { ns_engine_free(e) };
 }
+
+/// The header's thread-safety promise: different engines on different threads at once,
+/// and an engine made on one thread used on another.
+#[test]
+fn engines_on_different_threads_at_once_get_the_same_records() {
+    struct Handle(*mut NsEngine);
+    // SAFETY: the header allows moving a handle between threads, one user at a time.
+    unsafe impl Send for Handle {}
+    let capture = corpus("attacks/brute_ftp.pcap");
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let handle = Handle(new_engine("{}"));
+            let capture = capture.clone();
+            std::thread::spawn(move || {
+                let handle = handle;
+                // SAFETY: valid engine and path; this thread is its only user.
+                assert_eq!(
+                    unsafe { ns_engine_analyze_file(handle.0, capture.as_ptr()) },
+                    NsResult::Ok
+                );
+                let records = poll_all(handle.0);
+                // SAFETY: from ns_engine_new.
+                unsafe { ns_engine_free(handle.0) };
+                records
+            })
+        })
+        .collect();
+    let results: Vec<Vec<serde_json::Value>> =
+        workers.into_iter().map(|w| w.join().unwrap()).collect();
+    assert!(!results[0].is_empty());
+    assert!(results.iter().all(|r| *r == results[0]));
+}
+
+/// A detector that panics on the engine's own capture thread: the panic stays on that
+/// thread, `ns_engine_stop_live` reports it and the engine is refused afterwards.
+#[cfg(feature = "live")]
+#[test]
+fn a_panic_on_the_live_thread_is_reported_and_poisons_the_engine() {
+    struct Boom;
+    impl netsentinel_core::Detector for Boom {
+        fn id(&self) -> &'static str {
+            "boom"
+        }
+        fn on_packet(
+            &mut self,
+            _: &netsentinel_core::PacketView<'_>,
+            _: &mut netsentinel_core::Context<'_>,
+        ) {
+            panic!("detector bug on the live thread");
+        }
+    }
+    let config =
+        EngineConfig::from_json(r#"{"capture": {"bpf_filter": "udp and port 47997"}}"#).unwrap();
+    let engine = NsEngine::build(config, |b, _| b.detector(Boom)).unwrap();
+    let e = Box::into_raw(Box::new(engine));
+    let lo = CString::new("lo").unwrap();
+    // SAFETY: valid engine and string.
+    let r = unsafe { ns_engine_start_live(e, lo.as_ptr()) };
+    if r == NsResult::Source {
+        eprintln!("skipping: cannot capture on lo here: {}", last_error());
+        // SAFETY: from Box::into_raw.
+        unsafe { ns_engine_free(e) };
+        return;
+    }
+    assert_eq!(r, NsResult::Ok);
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut out = std::ptr::null_mut();
+    // Until the capture thread has met a packet and died: then snapshots fail.
+    for _ in 0..200 {
+        socket.send_to(b"boom", "127.0.0.1:47997").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        // SAFETY: valid engine, writable out.
+        match unsafe { ns_engine_snapshot_json(e, &mut out) } {
+            NsResult::Ok => drop(take_string(out)),
+            _ => break,
+        }
+    }
+    // SAFETY: valid engine.
+    assert_eq!(unsafe { ns_engine_stop_live(e) }, NsResult::Panic);
+    assert!(last_error().contains("detector bug"), "{}", last_error());
+    // SAFETY: valid engine, writable out.
+    assert_eq!(
+        unsafe { ns_engine_snapshot_json(e, &mut out) },
+        NsResult::Poisoned
+    );
+    // SAFETY: from Box::into_raw.
+    unsafe { ns_engine_free(e) };
+}

@@ -116,19 +116,19 @@ fn same_as_cli(language: &str, capture: &Path, stdout: &[u8]) {
     }
 }
 
-#[test]
-fn the_c_example_matches_the_cli_and_valgrind_finds_nothing() {
+/// Builds `source` against the header and the library with gcc, warnings as errors; None
+/// (with a message) without gcc.
+fn gcc(source: &str, dir: &Path) -> Option<PathBuf> {
     if !have("gcc") {
         eprintln!("skipping: gcc is not installed");
-        return;
+        return None;
     }
     let lib = lib_dir();
-    let dir = scratch("c");
-    let exe = dir.join("analyze");
+    let exe = dir.join(Path::new(source).file_stem().unwrap());
     let built = Command::new("gcc")
         .args(["-Wall", "-Wextra", "-Werror", "-o"])
         .arg(&exe)
-        .arg(crate_dir().join("examples/c/analyze.c"))
+        .arg(crate_dir().join(source))
         .arg("-I")
         .arg(crate_dir().join("include"))
         .arg("-L")
@@ -138,6 +138,64 @@ fn the_c_example_matches_the_cli_and_valgrind_finds_nothing() {
         .output()
         .unwrap();
     succeeded("gcc", &built);
+    Some(exe)
+}
+
+/// Runs `exe args` under valgrind: no invalid access, no definite or indirect leak.
+fn valgrind_clean(exe: &Path, args: &[&Path]) {
+    if !have("valgrind") {
+        eprintln!("skipping the valgrind run: valgrind is not installed");
+        return;
+    }
+    let checked = Command::new("valgrind")
+        .env("LD_LIBRARY_PATH", lib_dir())
+        .args([
+            "--error-exitcode=99",
+            "--leak-check=full",
+            "--errors-for-leak-kinds=definite,indirect",
+            // Caches of the static regular expressions live as long as the process.
+            "--show-possibly-lost=no",
+            "--quiet",
+        ])
+        .arg(exe)
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(
+        checked.status.code(),
+        Some(0),
+        "valgrind on {}: {}",
+        exe.display(),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+}
+
+#[test]
+fn the_c_api_test_passes_under_valgrind() {
+    let dir = scratch("c-api");
+    let Some(exe) = gcc("tests/c/api_test.c", &dir) else {
+        return;
+    };
+    let credentials = capture("credentials/cred_ftp.pcap");
+    let run = Command::new(&exe)
+        .env("LD_LIBRARY_PATH", lib_dir())
+        .arg(&credentials)
+        .arg(&dir)
+        .output()
+        .unwrap();
+    succeeded("api_test", &run);
+    assert_eq!(String::from_utf8_lossy(&run.stdout), "ok\n");
+    valgrind_clean(&exe, &[&credentials, &dir]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn the_c_example_matches_the_cli_and_valgrind_finds_nothing() {
+    let dir = scratch("c");
+    let Some(exe) = gcc("examples/c/analyze.c", &dir) else {
+        return;
+    };
+    let lib = lib_dir();
     for name in CAPTURES {
         let saved = dir.join("last.pcap");
         // Cargo's LD_LIBRARY_PATH (which wins over the rpath) may name an older copy.
@@ -151,29 +209,7 @@ fn the_c_example_matches_the_cli_and_valgrind_finds_nothing() {
         same_as_cli("C", &capture(name), &run.stdout);
         assert!(saved.metadata().unwrap().len() > 24);
     }
-    if !have("valgrind") {
-        eprintln!("skipping the valgrind run: valgrind is not installed");
-        return;
-    }
-    let checked = Command::new("valgrind")
-        .env("LD_LIBRARY_PATH", &lib)
-        .args([
-            "--error-exitcode=99",
-            "--leak-check=full",
-            "--errors-for-leak-kinds=definite,indirect",
-            "--quiet",
-        ])
-        .arg(&exe)
-        .arg(capture(CAPTURES[0]))
-        .arg(dir.join("last.pcap"))
-        .output()
-        .unwrap();
-    assert_eq!(
-        checked.status.code(),
-        Some(0),
-        "valgrind: {}",
-        String::from_utf8_lossy(&checked.stderr)
-    );
+    valgrind_clean(&exe, &[&capture(CAPTURES[0]), &dir.join("last.pcap")]);
     std::fs::remove_dir_all(&dir).ok();
 }
 
