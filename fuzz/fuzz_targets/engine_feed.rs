@@ -1,5 +1,5 @@
 //! Any bytes, cut into Ethernet frames, through the whole engine (flows, statistics,
-//! sinks): never panics.
+//! every built-in detector, the gateway, incidents, sinks): never panics.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -8,7 +8,7 @@ use netsentinel_core::{CollectSink, Engine, EngineConfig, LinkType, RawPacket, T
 fuzz_target!(|data: &[u8]| {
     let mut config = EngineConfig::default();
     config.flow.max_flows = 16; // exercise eviction
-    let Ok(mut engine) = Engine::builder(config).sink(CollectSink::new()).build() else {
+    let Ok(mut engine) = Engine::builder(config).builtin_detectors().sink(CollectSink::new()).build() else {
         return;
     };
     // Each frame: 1 length byte, 1 time step byte, then that many bytes.

@@ -99,25 +99,33 @@ struct Patterns {
     iban: Regex,
 }
 
+/// A pattern over bytes with ASCII classes and word boundaries: a Unicode `\b` makes the
+/// regex engine fall back to its slow PikeVM on any non-ASCII byte of the payload.
+fn ascii(pattern: &str) -> Result<Regex, regex::Error> {
+    regex::bytes::RegexBuilder::new(pattern)
+        .unicode(false)
+        .build()
+}
+
 fn patterns() -> Option<&'static Patterns> {
     static P: OnceLock<Option<Patterns>> = OnceLock::new();
     P.get_or_init(|| {
         Some(Patterns {
             // Digit runs with optional single space/dash separators, not inside longer runs.
-            card: Regex::new(r"(?:^|[^0-9])((?:[0-9][ \-]?){12,18}[0-9])(?:[^0-9]|$)").ok()?,
-            card_context: Regex::new(
+            card: ascii(r"(?:^|[^0-9])((?:[0-9][ \-]?){12,18}[0-9])(?:[^0-9]|$)").ok()?,
+            card_context: ascii(
                 r"(?i)card|\bcc|\bpan\b|visa|master|amex|cvv|cvc|expir|payment|credit",
             )
             .ok()?,
-            ssn: Regex::new(r"(?:^|[^0-9\-])([0-9]{3})-([0-9]{2})-([0-9]{4})(?:[^0-9\-]|$)").ok()?,
-            nino: Regex::new(
+            ssn: ascii(r"(?:^|[^0-9\-])([0-9]{3})-([0-9]{2})-([0-9]{4})(?:[^0-9\-]|$)").ok()?,
+            nino: ascii(
                 r"\b([A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z]) ?([0-9]{2}) ?([0-9]{2}) ?([0-9]{2}) ?([A-D])\b",
             )
             .ok()?,
-            nino_context: Regex::new(r"(?i)national.?insurance|\bnino\b|\bni.?number").ok()?,
-            iban: Regex::new(r"\b([A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?)\b")
+            nino_context: ascii(r"(?i)national.?insurance|\bnino\b|\bni.?number").ok()?,
+            iban: ascii(r"\b([A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?)\b")
                 .ok()?,
-            email: Regex::new(r"[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63})*\.[A-Za-z]{2,24}").ok()?,
+            email: ascii(r"[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63})*\.[A-Za-z]{2,24}").ok()?,
         })
     })
     .as_ref()

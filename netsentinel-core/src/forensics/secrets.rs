@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
-use regex::bytes::{Regex, RegexSet};
+use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
 use super::{Credential, LoginOutcome};
 
@@ -32,7 +32,10 @@ fn patterns() -> &'static [Pattern] {
         let p = |mechanism, re: &str, user_group, secret_group| {
             // The expressions are fixed and tested; a failure here is a programming error
             // caught by the unit tests, so it is skipped rather than fatal at run time.
-            Regex::new(re).ok().map(|regex| Pattern {
+            // ASCII classes and word boundaries: payload is bytes, and a Unicode `\b` makes
+            // the regex engine leave its DFAs for the (much slower) PikeVM on any non-ASCII
+            // byte (found by fuzzing: binary streams scanned at a few kB/s).
+            RegexBuilder::new(re).unicode(false).build().ok().map(|regex| Pattern {
                 mechanism,
                 regex,
                 user_group,
@@ -96,8 +99,13 @@ fn patterns() -> &'static [Pattern] {
 /// payload costs one scan, not one per pattern.
 fn any_pattern() -> Option<&'static RegexSet> {
     static SET: OnceLock<Option<RegexSet>> = OnceLock::new();
-    SET.get_or_init(|| RegexSet::new(patterns().iter().map(|p| p.regex.as_str())).ok())
-        .as_ref()
+    SET.get_or_init(|| {
+        RegexSetBuilder::new(patterns().iter().map(|p| p.regex.as_str()))
+            .unicode(false)
+            .build()
+            .ok()
+    })
+    .as_ref()
 }
 
 /// Scans one direction of a connection.
