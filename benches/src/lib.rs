@@ -2,6 +2,8 @@
 
 use std::net::Ipv4Addr;
 
+pub mod hostile;
+
 use netsentinel_core::TcpFlags;
 use netsentinel_core::Timestamp;
 use netsentinel_core::testutil::{icmp_echo_frame, tcp_frame, udp_frame};

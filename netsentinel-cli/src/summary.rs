@@ -89,6 +89,15 @@ pub fn write_text(
             kinds.join(", ")
         )?;
     }
+    let full: Vec<String> = s
+        .tables
+        .iter()
+        .filter(|(_, t)| t.turned_away > 0)
+        .map(|(name, t)| format!("{name} (cap {}: {} turned away)", t.capacity, t.turned_away))
+        .collect();
+    if !full.is_empty() {
+        writeln!(out, "Full      {}", full.join(", "))?;
+    }
     let c = &s.captures;
     if c.incident_captures > 0 || c.recording.is_some() {
         let recorded = c

@@ -60,6 +60,10 @@ pub struct RunSummary {
     pub devices_by_kind: BTreeMap<String, u64>,
     /// The packet ring and the recorder.
     pub captures: CaptureStats,
+    /// Every bounded detector table, keyed `detector.table`: how full it ended and how many
+    /// keys it turned away when full (non-zero means the cap was hit; raise it if the
+    /// traffic is real).
+    pub tables: BTreeMap<String, crate::detect::TableUsage>,
 }
 
 /// What the packet ring and the recorder did in a run.
@@ -776,6 +780,25 @@ impl Engine {
                 m
             }),
             captures: self.capture_stats.clone(),
+            tables: self
+                .detectors
+                .iter()
+                .flat_map(|d| {
+                    let id = d.id();
+                    d.tables()
+                        .into_iter()
+                        .map(move |t| (format!("{id}.{}", t.table), t))
+                })
+                .chain(std::iter::once((
+                    "devices.inventory".to_string(),
+                    crate::detect::TableUsage::new(
+                        "inventory",
+                        self.devices.devices().count(),
+                        self.config.devices.max_devices,
+                        self.devices.untracked(),
+                    ),
+                )))
+                .collect(),
         };
         for s in &mut self.sinks {
             s.summary(&summary)?;

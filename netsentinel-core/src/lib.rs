@@ -66,7 +66,7 @@ pub use decode::{
     AnomalyKind, ArpView, DecodeAnomaly, Fragment, IpView, Network, PacketView, ProtocolLayer,
     TcpFlags, TcpView, Transport, decode, decode_reference,
 };
-pub use detect::{Context, Detector, DetectorsConfig, Interest};
+pub use detect::{Context, Detector, DetectorsConfig, Interest, TableUsage};
 pub use engine::{Engine, EngineBuilder, RunSummary, StopHandle};
 pub use error::{Error, Result};
 pub use flow::{

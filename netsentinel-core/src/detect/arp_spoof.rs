@@ -27,7 +27,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Context, Detector, Interest};
+use super::{Context, Detector, Interest, TableUsage};
 use crate::alert::{Alert, Severity};
 use crate::decode::{Network, PacketView};
 use crate::neighbor::{Mac, mac_to_string, parse_mac};
@@ -47,7 +47,8 @@ pub struct ArpSpoofConfig {
     pub gratuitous_per_sec: u64,
     /// MACs (`aa:bb:cc:dd:ee:ff`) whose claims never alarm. Default none.
     pub trusted_macs: Vec<String>,
-    /// Most addresses tracked. Default 65,536.
+    /// Most entries in each of its tables (addresses, MACs, pending requests, spoofing
+    /// cases); further ones are counted, not kept. Default 65,536.
     pub max_bindings: usize,
 }
 
@@ -100,6 +101,8 @@ pub struct ArpSpoofDetector {
     requests: HashMap<(Ipv4Addr, Ipv4Addr), Timestamp>,
     /// (spoofer MAC, claimed IP) -> case.
     cases: HashMap<(Mac, Ipv4Addr), Case>,
+    /// Keys turned away by full tables: requests, bindings, MACs, cases.
+    turned_away: [u64; 4],
 }
 
 impl ArpSpoofDetector {
@@ -117,6 +120,7 @@ impl ArpSpoofDetector {
             macs: HashMap::new(),
             requests: HashMap::new(),
             cases: HashMap::new(),
+            turned_away: [0; 4],
         }
     }
 
@@ -201,6 +205,17 @@ impl Detector for ArpSpoofDetector {
         Interest::ARP | Interest::TICK
     }
 
+    fn tables(&self) -> Vec<TableUsage> {
+        let cap = self.cfg.max_bindings;
+        let t = &self.turned_away;
+        vec![
+            TableUsage::new("requests", self.requests.len(), cap, t[0]),
+            TableUsage::new("bindings", self.bindings.len(), cap, t[1]),
+            TableUsage::new("macs", self.macs.len(), cap, t[2]),
+            TableUsage::new("cases", self.cases.len(), cap, t[3]),
+        ]
+    }
+
     fn on_packet(&mut self, pkt: &PacketView<'_>, cx: &mut Context<'_>) {
         let Network::Arp(arp) = pkt.network else {
             return;
@@ -211,8 +226,17 @@ impl Detector for ArpSpoofDetector {
             return; // RFC 5227 probe
         }
         let memory = Self::secs(self.cfg.request_memory_secs);
-        if arp.operation == 1 && self.requests.len() < self.cfg.max_bindings {
-            self.requests.insert((ip, arp.target_ip), now);
+        if arp.operation == 1 {
+            if self.requests.len() < self.cfg.max_bindings {
+                self.requests.insert((ip, arp.target_ip), now);
+            } else {
+                self.turned_away[0] += 1;
+            }
+        }
+        // A flood of made-up sender MACs must not grow the table without bound.
+        if !self.macs.contains_key(&mac) && self.macs.len() >= self.cfg.max_bindings {
+            self.turned_away[2] += 1;
+            return;
         }
         let activity = self.macs.entry(mac).or_default();
         activity.last_seen = now;
@@ -265,6 +289,8 @@ impl Detector for ArpSpoofDetector {
         let Some(old) = self.bindings.get(&ip).copied() else {
             if self.bindings.len() < self.cfg.max_bindings {
                 self.bindings.insert(ip, Binding { mac });
+            } else {
+                self.turned_away[1] += 1;
             }
             return;
         };
@@ -293,6 +319,10 @@ impl Detector for ArpSpoofDetector {
             self.bindings.insert(ip, Binding { mac: legit });
         }
         let is_new = !self.cases.contains_key(&(spoofer, ip));
+        if is_new && self.cases.len() >= self.cfg.max_bindings {
+            self.turned_away[3] += 1;
+            return;
+        }
         let case = self.cases.entry((spoofer, ip)).or_insert(Case {
             victim_mac: legit,
             first: now,

@@ -22,7 +22,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Context, Detector, Interest};
+use super::{Context, Detector, Interest, TableUsage};
 use crate::alert::{Alert, Severity};
 use crate::decode::PacketView;
 use crate::flow::Flow;
@@ -82,6 +82,8 @@ type Key = (IpAddr, IpAddr, u16, u8);
 pub struct BeaconingDetector {
     cfg: BeaconingConfig,
     series: HashMap<Key, Series>,
+    /// Keys turned away by full tables, per table.
+    turned_away: [u64; 4],
 }
 
 impl BeaconingDetector {
@@ -90,6 +92,7 @@ impl BeaconingDetector {
         BeaconingDetector {
             cfg: config.clone(),
             series: HashMap::new(),
+            turned_away: [0; 4],
         }
     }
 
@@ -118,6 +121,15 @@ impl Detector for BeaconingDetector {
         "beaconing"
     }
 
+    fn tables(&self) -> Vec<TableUsage> {
+        vec![TableUsage::new(
+            "series",
+            self.series.len(),
+            self.cfg.max_keys,
+            self.turned_away[0],
+        )]
+    }
+
     fn interest(&self) -> Interest {
         Interest::TCP | Interest::UDP | Interest::FLOW_END
     }
@@ -131,6 +143,7 @@ impl Detector for BeaconingDetector {
         }
         let key = Self::key(flow);
         if !self.series.contains_key(&key) && self.series.len() >= self.cfg.max_keys {
+            self.turned_away[0] += 1;
             return;
         }
         let now = cx.now();

@@ -24,7 +24,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Context, Detector, Interest};
+use super::{Context, Detector, Interest, TableUsage};
 use crate::alert::{Alert, Severity};
 use crate::decode::{PacketView, TcpFlags};
 use crate::time::Timestamp;
@@ -124,6 +124,8 @@ struct Attempts {
 pub struct BruteForceDetector {
     cfg: BruteForceConfig,
     keys: HashMap<(IpAddr, IpAddr, u16), Attempts>,
+    /// Keys turned away by full tables, per table.
+    turned_away: [u64; 4],
 }
 
 impl BruteForceDetector {
@@ -132,6 +134,7 @@ impl BruteForceDetector {
         BruteForceDetector {
             cfg: config.clone(),
             keys: HashMap::new(),
+            turned_away: [0; 4],
         }
     }
 
@@ -194,6 +197,15 @@ impl Detector for BruteForceDetector {
         "brute_force"
     }
 
+    fn tables(&self) -> Vec<TableUsage> {
+        vec![TableUsage::new(
+            "keys",
+            self.keys.len(),
+            self.cfg.max_keys,
+            self.turned_away[0],
+        )]
+    }
+
     fn interest(&self) -> Interest {
         Interest::TCP | Interest::TICK
     }
@@ -218,6 +230,7 @@ impl Detector for BruteForceDetector {
         }
         let key = (flow.src_ip(), flow.dst_ip(), port);
         if !self.keys.contains_key(&key) && self.keys.len() >= self.cfg.max_keys {
+            self.turned_away[0] += 1;
             return;
         }
         let window = self.window();

@@ -20,7 +20,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Context, Detector, Interest};
+use super::{Context, Detector, Interest, TableUsage};
 use crate::alert::{Alert, Severity};
 use crate::decode::PacketView;
 use crate::ml::Welford;
@@ -73,6 +73,8 @@ struct Volume {
 pub struct DataExfilDetector {
     cfg: DataExfilConfig,
     pairs: HashMap<(IpAddr, IpAddr), Volume>,
+    /// Keys turned away by full tables, per table.
+    turned_away: [u64; 4],
     /// Per local host: upload per window, over the windows that ended.
     history: HashMap<IpAddr, Welford>,
     /// Per local host: upload in its current window (all destinations).
@@ -85,6 +87,7 @@ impl DataExfilDetector {
         DataExfilDetector {
             cfg: config.clone(),
             pairs: HashMap::new(),
+            turned_away: [0; 4],
             history: HashMap::new(),
             current: HashMap::new(),
         }
@@ -98,6 +101,15 @@ impl DataExfilDetector {
 impl Detector for DataExfilDetector {
     fn id(&self) -> &'static str {
         "data_exfil"
+    }
+
+    fn tables(&self) -> Vec<TableUsage> {
+        vec![TableUsage::new(
+            "pairs",
+            self.pairs.len(),
+            self.cfg.max_pairs,
+            self.turned_away[0],
+        )]
     }
 
     fn interest(&self) -> Interest {
@@ -137,6 +149,7 @@ impl Detector for DataExfilDetector {
             cur.1 += bytes;
         }
         if !self.pairs.contains_key(&(host, remote)) && self.pairs.len() >= self.cfg.max_pairs {
+            self.turned_away[0] += 1;
             return;
         }
         let v = self.pairs.entry((host, remote)).or_insert(Volume {

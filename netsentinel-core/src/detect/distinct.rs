@@ -76,6 +76,11 @@ impl<K: Hash + Eq + Copy, V: Hash + Eq + Copy + Ord> DistinctTracker<K, V> {
         }
     }
 
+    /// How full the tracker is, as table `name`.
+    pub fn usage(&self, name: &'static str) -> super::TableUsage {
+        super::TableUsage::new(name, self.keys.len(), self.max_keys, self.untracked)
+    }
+
     /// Records a probe of `value` by `key`; returns the activity so far. An activity idle
     /// for longer than the window starts over (the caller reports it first, on tick).
     pub fn probe(

@@ -23,7 +23,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Context, Detector, Interest};
+use super::{Context, Detector, Interest, TableUsage};
 use crate::alert::{Alert, Severity};
 use crate::decode::dns;
 use crate::decode::{PacketView, Transport};
@@ -115,6 +115,8 @@ impl DomainActivity {
 pub struct DnsTunnelDetector {
     cfg: DnsTunnelConfig,
     keys: HashMap<(IpAddr, String), DomainActivity>,
+    /// Keys turned away by full tables, per table.
+    turned_away: [u64; 4],
 }
 
 impl DnsTunnelDetector {
@@ -123,6 +125,7 @@ impl DnsTunnelDetector {
         DnsTunnelDetector {
             cfg: config.clone(),
             keys: HashMap::new(),
+            turned_away: [0; 4],
         }
     }
 
@@ -156,6 +159,15 @@ impl Detector for DnsTunnelDetector {
         "dns_tunnel"
     }
 
+    fn tables(&self) -> Vec<TableUsage> {
+        vec![TableUsage::new(
+            "keys",
+            self.keys.len(),
+            self.cfg.max_keys,
+            self.turned_away[0],
+        )]
+    }
+
     fn interest(&self) -> Interest {
         Interest::UDP | Interest::TCP | Interest::TICK
     }
@@ -181,6 +193,7 @@ impl Detector for DnsTunnelDetector {
         let (sub, base) = (&name[..base_dot], &name[base_dot + 1..]);
         let key = (ip.src, base.to_string());
         if !self.keys.contains_key(&key) && self.keys.len() >= self.cfg.max_keys {
+            self.turned_away[0] += 1;
             return;
         }
         let suspicious = self.suspicious(sub, msg.qtype);

@@ -210,6 +210,16 @@ impl FloodTracker {
         }
     }
 
+    /// How full the targets table is.
+    pub fn usage(&self) -> super::TableUsage {
+        super::TableUsage::new(
+            "targets",
+            self.targets.len(),
+            self.cfg.max_targets,
+            self.untracked,
+        )
+    }
+
     /// Counts one packet to `target`. `flagged` marks packets that show the attack's
     /// signature (half-open SYN, unanswered datagram); `require_flagged` is the share of
     /// flagged packets a window needs before it counts as a flood.

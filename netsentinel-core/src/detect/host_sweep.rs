@@ -20,7 +20,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use super::distinct::{Activity, DistinctTracker, Ended, sample};
-use super::{Context, Detector, Interest};
+use super::{Context, Detector, Interest, TableUsage};
 use crate::alert::{Alert, Severity};
 use crate::decode::{PacketView, Transport};
 use crate::time::Timestamp;
@@ -126,6 +126,10 @@ impl HostSweepDetector {
 impl Detector for HostSweepDetector {
     fn id(&self) -> &'static str {
         "host_sweep"
+    }
+
+    fn tables(&self) -> Vec<TableUsage> {
+        vec![self.sweeps.usage("keys")]
     }
 
     fn interest(&self) -> Interest {

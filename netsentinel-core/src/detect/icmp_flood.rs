@@ -13,7 +13,7 @@
 //! Network Flood).
 
 use super::flood::{FloodConfig, FloodDefaults, FloodKind, FloodTracker};
-use super::{Context, Detector, Interest};
+use super::{Context, Detector, Interest, TableUsage};
 use crate::decode::{PacketView, Transport};
 use crate::time::Timestamp;
 
@@ -54,6 +54,10 @@ impl IcmpFloodDetector {
 impl Detector for IcmpFloodDetector {
     fn id(&self) -> &'static str {
         KIND.detector
+    }
+
+    fn tables(&self) -> Vec<TableUsage> {
+        vec![self.tracker.usage()]
     }
 
     fn interest(&self) -> Interest {

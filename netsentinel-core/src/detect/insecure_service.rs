@@ -25,7 +25,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Context, Detector, Interest};
+use super::{Context, Detector, Interest, TableUsage};
 use crate::alert::{Alert, Severity};
 use crate::decode::{PacketView, Transport};
 
@@ -168,6 +168,8 @@ fn snmp_version(p: &[u8]) -> Option<u8> {
 pub struct InsecureServiceDetector {
     cfg: InsecureServiceConfig,
     reported: HashSet<(IpAddr, u16, &'static str)>,
+    /// Keys turned away by full tables, per table.
+    turned_away: [u64; 4],
 }
 
 impl InsecureServiceDetector {
@@ -176,6 +178,7 @@ impl InsecureServiceDetector {
         InsecureServiceDetector {
             cfg: config.clone(),
             reported: HashSet::new(),
+            turned_away: [0; 4],
         }
     }
 }
@@ -183,6 +186,15 @@ impl InsecureServiceDetector {
 impl Detector for InsecureServiceDetector {
     fn id(&self) -> &'static str {
         "insecure_service"
+    }
+
+    fn tables(&self) -> Vec<TableUsage> {
+        vec![TableUsage::new(
+            "reported",
+            self.reported.len(),
+            self.cfg.max_reported,
+            self.turned_away[0],
+        )]
     }
 
     fn interest(&self) -> Interest {
@@ -213,11 +225,14 @@ impl Detector for InsecureServiceDetector {
             return;
         };
         let server = flow.dst_ip();
-        if self.reported.len() >= self.cfg.max_reported
-            || !self.reported.insert((server, port, service))
-        {
+        if self.reported.contains(&(server, port, service)) {
             return;
         }
+        if self.reported.len() >= self.cfg.max_reported {
+            self.turned_away[0] += 1;
+            return;
+        }
+        self.reported.insert((server, port, service));
         let client = flow.src_ip();
         cx.emit(
             Alert::new(

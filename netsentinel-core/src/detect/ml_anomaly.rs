@@ -31,7 +31,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use super::{Context, Detector, Interest};
+use super::{Context, Detector, Interest, TableUsage};
 use crate::alert::{Alert, Severity};
 use crate::config::ConfigError;
 use crate::decode::PacketView;
@@ -396,6 +396,19 @@ fn round(x: f64) -> f64 {
 impl Detector for MlAnomalyDetector {
     fn id(&self) -> &'static str {
         "ml_anomaly"
+    }
+
+    fn tables(&self) -> Vec<TableUsage> {
+        let (windows, max_windows, turned_away) = self.features.usage();
+        vec![
+            TableUsage::new("host_windows", windows, max_windows, turned_away),
+            TableUsage::new(
+                "baselines",
+                self.baselines.hosts(),
+                self.config.max_hosts,
+                self.baselines.hosts_not_tracked(),
+            ),
+        ]
     }
 
     fn interest(&self) -> Interest {

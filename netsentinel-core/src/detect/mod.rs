@@ -233,6 +233,37 @@ pub trait Detector: Send {
     /// The input ended (end of file, capture stopped): report what is still open, such as
     /// an attack in progress. Called once, after the last tick, for every detector.
     fn on_finish(&mut self, _now: Timestamp, _cx: &mut Context<'_>) {}
+
+    /// How full each of the detector's bounded tables is, for the run summary: hostile
+    /// traffic fills tables to their caps, and what they turn away is counted there.
+    fn tables(&self) -> Vec<TableUsage> {
+        Vec::new()
+    }
+}
+
+/// How full one bounded table of a detector is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct TableUsage {
+    /// The table's name, e.g. `pairs`.
+    pub table: &'static str,
+    /// Entries held now.
+    pub entries: usize,
+    /// Most entries it holds (its configured cap).
+    pub capacity: usize,
+    /// Keys not tracked (or reports not made) because it was full.
+    pub turned_away: u64,
+}
+
+impl TableUsage {
+    /// A table of `entries` out of `capacity`, having turned `turned_away` keys away.
+    pub fn new(table: &'static str, entries: usize, capacity: usize, turned_away: u64) -> Self {
+        TableUsage {
+            table,
+            entries,
+            capacity,
+            turned_away,
+        }
+    }
 }
 
 /// Settings of every built-in detector, one key per detector id.

@@ -36,7 +36,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use super::{Context, Detector, Interest};
+use super::{Context, Detector, Interest, TableUsage};
 use crate::alert::{Alert, Severity};
 use crate::decode::{PacketView, TcpFlags};
 use crate::flow::{Flow, FlowId};
@@ -444,6 +444,15 @@ fn feed(
 impl Detector for PlaintextCredentialsDetector {
     fn id(&self) -> &'static str {
         "plaintext_credentials"
+    }
+
+    fn tables(&self) -> Vec<TableUsage> {
+        vec![TableUsage::new(
+            "sessions",
+            self.sessions.len(),
+            self.config.max_sessions,
+            self.sessions_refused,
+        )]
     }
 
     fn interest(&self) -> Interest {

@@ -21,7 +21,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use super::distinct::{Activity, DistinctTracker, Ended, sample};
-use super::{Context, Detector, Interest};
+use super::{Context, Detector, Interest, TableUsage};
 use crate::alert::{Alert, Severity};
 use crate::decode::{PacketView, TcpFlags, Transport};
 use crate::flow::TcpState;
@@ -146,6 +146,10 @@ fn tcp_probe_kind(flags: TcpFlags) -> &'static str {
 impl Detector for PortScanDetector {
     fn id(&self) -> &'static str {
         "port_scan"
+    }
+
+    fn tables(&self) -> Vec<TableUsage> {
+        vec![self.pairs.usage("pairs")]
     }
 
     fn interest(&self) -> Interest {

@@ -32,7 +32,7 @@ use std::sync::OnceLock;
 use regex::bytes::Regex;
 use serde::{Deserialize, Serialize};
 
-use super::{Context, Detector, Interest};
+use super::{Context, Detector, Interest, TableUsage};
 use crate::alert::{Alert, Severity};
 use crate::decode::PacketView;
 use crate::flow::{Flow, FlowId};
@@ -87,6 +87,8 @@ pub struct SensitiveDataDetector {
     /// `config.ports` as a bit set: asked twice for every TCP and UDP packet.
     ports: Box<[u64; 1024]>,
     flows: HashMap<FlowId, FlowFindings, foldhash::fast::RandomState>,
+    /// Keys turned away by full tables, per table.
+    turned_away: [u64; 4],
 }
 
 struct Patterns {
@@ -269,6 +271,7 @@ impl SensitiveDataDetector {
             config: config.clone(),
             ports,
             flows: HashMap::default(),
+            turned_away: [0; 4],
         }
     }
 
@@ -422,6 +425,15 @@ impl Detector for SensitiveDataDetector {
         "sensitive_data"
     }
 
+    fn tables(&self) -> Vec<TableUsage> {
+        vec![TableUsage::new(
+            "flows",
+            self.flows.len(),
+            self.config.max_flows,
+            self.turned_away[0],
+        )]
+    }
+
     fn interest(&self) -> Interest {
         Interest::TCP | Interest::UDP | Interest::FLOW_END
     }
@@ -439,6 +451,7 @@ impl Detector for SensitiveDataDetector {
             return;
         };
         if !self.flows.contains_key(&flow.id) && self.flows.len() >= self.config.max_flows {
+            self.turned_away[0] += 1;
             return;
         }
         let f = self.flows.entry(flow.id).or_default();

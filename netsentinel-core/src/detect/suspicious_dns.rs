@@ -26,7 +26,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use super::dns_tunnel::entropy;
-use super::{Context, Detector, Interest};
+use super::{Context, Detector, Interest, TableUsage};
 use crate::alert::{Alert, Severity};
 use crate::decode::dns;
 use crate::decode::{PacketView, Transport};
@@ -110,6 +110,8 @@ pub struct SuspiciousDnsDetector {
     nx: HashMap<IpAddr, NxBurst>,
     flux: HashMap<String, Flux>,
     tld_reported: HashSet<(IpAddr, String)>,
+    /// Keys turned away by full tables: NXDOMAIN clients, flux names, TLD reports.
+    turned_away: [u64; 3],
 }
 
 impl SuspiciousDnsDetector {
@@ -125,6 +127,7 @@ impl SuspiciousDnsDetector {
             nx: HashMap::new(),
             flux: HashMap::new(),
             tld_reported: HashSet::new(),
+            turned_away: [0; 3],
         }
     }
 
@@ -155,7 +158,11 @@ impl SuspiciousDnsDetector {
         let Some((domain, _, tld)) = Self::split(&msg.qname) else {
             return;
         };
-        if !self.tlds.contains(tld) || self.tld_reported.len() >= self.cfg.max_keys {
+        if !self.tlds.contains(tld) {
+            return;
+        }
+        if self.tld_reported.len() >= self.cfg.max_keys {
+            self.turned_away[2] += 1;
             return;
         }
         if self.tld_reported.insert((client, domain.to_string())) {
@@ -188,6 +195,7 @@ impl SuspiciousDnsDetector {
         const NXDOMAIN: u8 = 3;
         if msg.rcode == NXDOMAIN {
             if !self.nx.contains_key(&client) && self.nx.len() >= self.cfg.max_keys {
+                self.turned_away[0] += 1;
                 return;
             }
             let b = self.nx.entry(client).or_insert_with(|| NxBurst {
@@ -253,6 +261,7 @@ impl SuspiciousDnsDetector {
             return;
         }
         if !self.flux.contains_key(&msg.qname) && self.flux.len() >= self.cfg.max_keys {
+            self.turned_away[1] += 1;
             return;
         }
         let f = self.flux.entry(msg.qname.clone()).or_insert_with(|| Flux {
@@ -307,6 +316,15 @@ impl SuspiciousDnsDetector {
 impl Detector for SuspiciousDnsDetector {
     fn id(&self) -> &'static str {
         "suspicious_dns"
+    }
+
+    fn tables(&self) -> Vec<TableUsage> {
+        let (cap, t) = (self.cfg.max_keys, &self.turned_away);
+        vec![
+            TableUsage::new("nxdomain_clients", self.nx.len(), cap, t[0]),
+            TableUsage::new("flux_names", self.flux.len(), cap, t[1]),
+            TableUsage::new("tld_reports", self.tld_reported.len(), cap, t[2]),
+        ]
     }
 
     fn interest(&self) -> Interest {

@@ -15,7 +15,7 @@
 //! Denial of Service: OS Exhaustion Flood).
 
 use super::flood::{FloodConfig, FloodDefaults, FloodKind, FloodTracker};
-use super::{Context, Detector, Interest};
+use super::{Context, Detector, Interest, TableUsage};
 use crate::decode::{PacketView, TcpFlags};
 use crate::flow::TcpState;
 use crate::time::Timestamp;
@@ -58,6 +58,10 @@ impl SynFloodDetector {
 impl Detector for SynFloodDetector {
     fn id(&self) -> &'static str {
         KIND.detector
+    }
+
+    fn tables(&self) -> Vec<TableUsage> {
+        vec![self.tracker.usage()]
     }
 
     fn interest(&self) -> Interest {

@@ -19,7 +19,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Context, Detector, Interest};
+use super::{Context, Detector, Interest, TableUsage};
 use crate::alert::{Alert, Severity};
 use crate::decode::{PacketView, TcpFlags};
 use crate::time::Timestamp;
@@ -101,6 +101,8 @@ struct Seen {
 pub struct TcpAnomalyDetector {
     cfg: TcpAnomalyConfig,
     seen: HashMap<(IpAddr, IpAddr, &'static str), Seen>,
+    /// Keys turned away by full tables, per table.
+    turned_away: [u64; 4],
 }
 
 impl TcpAnomalyDetector {
@@ -109,6 +111,7 @@ impl TcpAnomalyDetector {
         TcpAnomalyDetector {
             cfg: config.clone(),
             seen: HashMap::new(),
+            turned_away: [0; 4],
         }
     }
 
@@ -142,6 +145,15 @@ impl Detector for TcpAnomalyDetector {
         "tcp_anomaly"
     }
 
+    fn tables(&self) -> Vec<TableUsage> {
+        vec![TableUsage::new(
+            "seen",
+            self.seen.len(),
+            self.cfg.max_keys,
+            self.turned_away[0],
+        )]
+    }
+
     fn interest(&self) -> Interest {
         Interest::TCP
     }
@@ -160,6 +172,7 @@ impl Detector for TcpAnomalyDetector {
         };
         let key = (ip.src, ip.dst, kind);
         if !self.seen.contains_key(&key) && self.seen.len() >= self.cfg.max_keys {
+            self.turned_away[0] += 1;
             return;
         }
         let cooldown =

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Context, Detector, Interest};
+use super::{Context, Detector, Interest, TableUsage};
 use crate::alert::{Alert, Severity};
 use crate::config::ConfigError;
 use crate::decode::{PacketView, Transport, dns, tls};
@@ -72,6 +72,8 @@ pub struct ThreatIntelDetector {
     set: IntelSet,
     max_reported: usize,
     reported: HashSet<(IpAddr, String)>,
+    /// Matches not reported because `reported` was full.
+    turned_away: u64,
 }
 
 /// The value of an HTTP request's `Host` header.
@@ -110,6 +112,7 @@ impl ThreatIntelDetector {
             set,
             max_reported,
             reported: HashSet::new(),
+            turned_away: 0,
         }
     }
 
@@ -122,11 +125,15 @@ impl ThreatIntelDetector {
         what: &str,
         m: IntelMatch,
     ) {
-        if self.reported.len() >= self.max_reported
-            || !self.reported.insert((host, m.indicator.clone()))
-        {
+        let key = (host, m.indicator.clone());
+        if self.reported.contains(&key) {
             return;
         }
+        if self.reported.len() >= self.max_reported {
+            self.turned_away += 1;
+            return;
+        }
+        self.reported.insert(key);
         let mitre = if what.starts_with("ja") {
             "T1573"
         } else {
@@ -159,6 +166,15 @@ impl ThreatIntelDetector {
 impl Detector for ThreatIntelDetector {
     fn id(&self) -> &'static str {
         "threat_intel"
+    }
+
+    fn tables(&self) -> Vec<TableUsage> {
+        vec![TableUsage::new(
+            "reported",
+            self.reported.len(),
+            self.max_reported,
+            self.turned_away,
+        )]
     }
 
     fn interest(&self) -> Interest {

@@ -14,7 +14,7 @@
 //! Flood); US-CERT TA14-017A (UDP-based amplification).
 
 use super::flood::{FloodConfig, FloodDefaults, FloodKind, FloodTracker};
-use super::{Context, Detector, Interest};
+use super::{Context, Detector, Interest, TableUsage};
 use crate::decode::{PacketView, Transport};
 use crate::time::Timestamp;
 
@@ -56,6 +56,10 @@ impl UdpFloodDetector {
 impl Detector for UdpFloodDetector {
     fn id(&self) -> &'static str {
         KIND.detector
+    }
+
+    fn tables(&self) -> Vec<TableUsage> {
+        vec![self.tracker.usage()]
     }
 
     fn interest(&self) -> Interest {

@@ -235,6 +235,8 @@ pub struct FeatureExtractor {
     window_start: Option<Timestamp>,
     hosts: FastMap<IpAddr, HostWindow>,
     max_hosts: usize,
+    /// Packets of hosts not counted because `max_hosts` hosts had a window already.
+    untracked: u64,
 }
 
 impl FeatureExtractor {
@@ -246,7 +248,14 @@ impl FeatureExtractor {
             window_start: None,
             hosts: FastMap::default(),
             max_hosts: 65_536,
+            untracked: 0,
         }
+    }
+
+    /// Hosts with a window now, the most there may be, and packets of hosts turned away
+    /// because that many had one.
+    pub fn usage(&self) -> (usize, usize, u64) {
+        (self.hosts.len(), self.max_hosts, self.untracked)
     }
 
     /// Whether `now` is past the current window (call [`roll`](Self::roll) then).
@@ -270,7 +279,10 @@ impl FeatureExtractor {
             let full = self.hosts.len() >= self.max_hosts;
             let h = match self.hosts.get_mut(&host) {
                 Some(h) => h,
-                None if full => continue,
+                None if full => {
+                    self.untracked += 1;
+                    continue;
+                }
                 None => self.hosts.entry(host).or_default(),
             };
             h.packets += 1;
