@@ -298,7 +298,10 @@ fn decode_with<'a>(raw: &RawPacket<'a>, fast_path: bool) -> PacketView<'a> {
     // UDP or ICMP) is decoded with etherparse's per-header slices; everything else goes
     // through its lax whole-packet slicer, which is several times slower because it moves
     // large structs around but knows every corner case.
-    if fast_path && fast::network(&mut view, link.ether_type, link.payload) {
+    if fast_path
+        && link.vlan_tags <= MAX_FAST_VLAN_TAGS
+        && fast::network(&mut view, link.ether_type, link.payload)
+    {
         return view;
     }
     let sliced = match link.ether_type {
@@ -328,7 +331,13 @@ struct LinkLayer<'a> {
     /// EtherType of the payload; `None` for raw IP (version from the first nibble).
     ether_type: Option<u16>,
     payload: &'a [u8],
+    /// VLAN tags walked.
+    vlan_tags: usize,
 }
+
+/// Most VLAN tags the reference slicer walks (etherparse's `LINK_EXTS_CAP`); deeper stacks
+/// take the lax path so both decoders agree (found by fuzzing).
+const MAX_FAST_VLAN_TAGS: usize = 3;
 
 const ETHERTYPE_VLAN: u16 = 0x8100;
 const ETHERTYPE_QINQ: u16 = 0x88a8;
@@ -356,6 +365,7 @@ fn link_layer<'a>(
             view.src_mac = src.try_into().ok();
             let mut ether_type = u16::from_be_bytes([et[0], et[1]]);
             let mut tags = 0;
+            let mut walked = 0;
             while matches!(
                 ether_type,
                 ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD
@@ -374,10 +384,12 @@ fn link_layer<'a>(
                 }
                 ether_type = u16::from_be_bytes([tag[2], tag[3]]);
                 payload = &payload[4..];
+                walked += 1;
             }
             Ok(LinkLayer {
                 ether_type: Some(ether_type),
                 payload,
+                vlan_tags: walked,
             })
         }
         LinkType::LinuxSll => {
@@ -391,6 +403,7 @@ fn link_layer<'a>(
             Ok(LinkLayer {
                 ether_type: Some(u16::from_be_bytes([header[14], header[15]])),
                 payload: &data[16..],
+                vlan_tags: 0,
             })
         }
         LinkType::LinuxSll2 => {
@@ -405,11 +418,13 @@ fn link_layer<'a>(
             Ok(LinkLayer {
                 ether_type: Some(u16::from_be_bytes([header[0], header[1]])),
                 payload: &data[20..],
+                vlan_tags: 0,
             })
         }
         LinkType::RawIp | LinkType::Ipv4 | LinkType::Ipv6 => Ok(LinkLayer {
             ether_type: None,
             payload: data,
+            vlan_tags: 0,
         }),
         LinkType::Null | LinkType::Loop => {
             let Some(family) = data.get(..4) else {
@@ -442,6 +457,7 @@ fn link_layer<'a>(
             Ok(LinkLayer {
                 ether_type: Some(ether_type),
                 payload: &data[4..],
+                vlan_tags: 0,
             })
         }
         LinkType::Other(_) => Err(DecodeAnomaly::new(
