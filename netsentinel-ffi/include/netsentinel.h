@@ -126,7 +126,7 @@ void ns_engine_free(struct NsEngine *engine);
 // `userdata` first) instead of the poll queue. NULL unregisters. The callback runs on the
 // thread that analyses: the caller's during `ns_engine_feed`, `ns_engine_analyze_file`
 // and `ns_engine_finish`, the engine's own thread during live capture. It must not call
-// functions of this engine other than `ns_engine_poll`.
+// functions of this engine (copy what it needs and return).
 //
 // # Safety
 // `engine` is from `ns_engine_new`; `callback` is NULL or a function that may be called

@@ -55,7 +55,7 @@ impl DeliverySink {
         callback: impl Fn(&Delivery) -> Option<Callback>,
     ) -> Result<(), SinkError> {
         let mut line = serde_json::to_vec(&record?)?;
-        // Copied out: the callback runs without the lock, so it may poll or register.
+        // Copied out: the callback runs without the lock held.
         let registered = callback(&self.0.lock());
         if let Some(cb) = registered {
             let len = line.len();
@@ -320,7 +320,7 @@ pub unsafe extern "C" fn ns_engine_free(engine: *mut NsEngine) {
 /// `userdata` first) instead of the poll queue. NULL unregisters. The callback runs on the
 /// thread that analyses: the caller's during `ns_engine_feed`, `ns_engine_analyze_file`
 /// and `ns_engine_finish`, the engine's own thread during live capture. It must not call
-/// functions of this engine other than `ns_engine_poll`.
+/// functions of this engine (copy what it needs and return).
 ///
 /// # Safety
 /// `engine` is from `ns_engine_new`; `callback` is NULL or a function that may be called
