@@ -11,6 +11,15 @@ cargo build -q --release -p netsentinel-cli -p netsentinel-benches
 
 echo "== machine"
 lscpu | grep -E "Model name|^CPU\(s\)" || true
+# The summary's cap counters, on one line.
+summarize='
+import json, sys
+s = json.loads(sys.stdin.read())
+f, t = s["flows"], s["traffic"]
+full = ", ".join("%s %d" % (k, v["turned_away"]) for k, v in s["tables"].items() if v["turned_away"])
+print("flows evicted", f["evicted"], "| hosts untracked", t["hosts_untracked"],
+      "| alerts", s["alerts"], "| turned away:", full or "none")
+'
 echo "== peak RSS (KiB) and what the caps counted, default configuration"
 for kind in synflood scanstorm dnsnames fragments tinyflows; do
   for n in "$packets" $((packets * 2)); do
@@ -18,12 +27,7 @@ for kind in synflood scanstorm dnsnames fragments tinyflows; do
     ./target/release/make-bench-pcap "$kind" "$file" "$n" 2>/dev/null
     rss=$( { /usr/bin/time -f %M ./target/release/netsentinel analyze --format json "$file" \
       >"$tmp/ns-mem.out"; } 2>&1 | tail -1)
-    counters=$(grep '"type":"summary"' "$tmp/ns-mem.out" | python3 -c '
-import json, sys
-s = json.loads(sys.stdin.read())
-f, t, g = s["flows"], s["traffic"], s["gateway"]
-print(f"flows evicted {f[\"evicted\"]}, peak {f[\"peak_active\"]}; hosts untracked "
-      f"{t[\"hosts_untracked\"]}; alerts {s[\"alerts\"]}; dedup table full {g[\"dedup_table_full\"]}")')
+    counters=$(grep '"type":"summary"' "$tmp/ns-mem.out" | python3 -c "$summarize")
     printf "%-10s %9d packets  %8d KiB  %s\n" "$kind" "$n" "$rss" "$counters"
     rm -f "$file"
   done
