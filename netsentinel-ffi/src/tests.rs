@@ -192,22 +192,28 @@ fn bad_arguments_get_codes_and_messages_never_a_crash() {
     }
 }
 
+/// A detector that panics with its message on every packet.
+struct Boom(&'static str);
+
+impl netsentinel_core::Detector for Boom {
+    fn id(&self) -> &'static str {
+        "boom"
+    }
+    fn on_packet(
+        &mut self,
+        _: &netsentinel_core::PacketView<'_>,
+        _: &mut netsentinel_core::Context<'_>,
+    ) {
+        panic!("{}", self.0);
+    }
+}
+
 #[test]
 fn a_panicking_detector_does_not_cross_the_boundary_and_poisons_its_engine() {
-    struct Boom;
-    impl netsentinel_core::Detector for Boom {
-        fn id(&self) -> &'static str {
-            "boom"
-        }
-        fn on_packet(
-            &mut self,
-            _: &netsentinel_core::PacketView<'_>,
-            _: &mut netsentinel_core::Context<'_>,
-        ) {
-            panic!("detector bug");
-        }
-    }
-    let engine = NsEngine::build(EngineConfig::default(), |b, _| b.detector(Boom)).unwrap();
+    let engine = NsEngine::build(EngineConfig::default(), |b, _| {
+        b.detector(Boom("detector bug"))
+    })
+    .unwrap();
     let e = Box::into_raw(Box::new(engine));
     let frame = [0u8; 60];
     // SAFETY: valid engine and frame.
@@ -509,22 +515,12 @@ fn engines_on_different_threads_at_once_get_the_same_records() {
 #[cfg(feature = "live")]
 #[test]
 fn a_panic_on_the_live_thread_is_reported_and_poisons_the_engine() {
-    struct Boom;
-    impl netsentinel_core::Detector for Boom {
-        fn id(&self) -> &'static str {
-            "boom"
-        }
-        fn on_packet(
-            &mut self,
-            _: &netsentinel_core::PacketView<'_>,
-            _: &mut netsentinel_core::Context<'_>,
-        ) {
-            panic!("detector bug on the live thread");
-        }
-    }
     let config =
         EngineConfig::from_json(r#"{"capture": {"bpf_filter": "udp and port 47997"}}"#).unwrap();
-    let engine = NsEngine::build(config, |b, _| b.detector(Boom)).unwrap();
+    let engine = NsEngine::build(config, |b, _| {
+        b.detector(Boom("detector bug on the live thread"))
+    })
+    .unwrap();
     let e = Box::into_raw(Box::new(engine));
     let lo = CString::new("lo").unwrap();
     // SAFETY: valid engine and string.
