@@ -75,6 +75,9 @@ enum Command {
         /// Files are analysed without one unless told.
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Threads to analyse on (0: one per core). The result is the same on any number.
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
     },
     /// Analyse a capture and write one self-contained HTML page: bandwidth, protocols, top
     /// talkers, alert timeline, incidents, devices, alerts.
@@ -304,6 +307,7 @@ fn main() -> ExitCode {
             model,
             vault,
             data_dir,
+            threads,
         } => analyze(
             &file,
             format,
@@ -312,6 +316,7 @@ fn main() -> ExitCode {
             model.as_deref(),
             vault.as_deref(),
             data_dir.as_deref(),
+            threads,
         ),
         Command::Whitelist { remove, data_dir } => whitelist(&remove, data_dir.as_deref()),
         Command::Report {
@@ -623,6 +628,7 @@ impl<S: PacketSource> PacketSource for ProgressSource<S> {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn analyze(
     file: &Path,
     format: Format,
@@ -631,6 +637,7 @@ fn analyze(
     model: Option<&Path>,
     vault_path: Option<&Path>,
     data_dir: Option<&Path>,
+    threads: usize,
 ) -> anyhow::Result<()> {
     let mut config = load_config(config)?;
     if let Some(model) = model {
@@ -676,7 +683,7 @@ fn analyze(
         .boxed_sink(make_sink(format, sink_out, &collected))
         .build()?;
     let mut source = ProgressSource::new(source);
-    let result = engine.run(&mut source);
+    let result = engine.run_parallel(&mut source, threads);
     source.finish();
     let summary = result?;
     if let Some(dir) = &data_dir {

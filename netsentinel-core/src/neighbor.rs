@@ -43,7 +43,7 @@ pub fn parse_mac(s: &str) -> Option<Mac> {
 }
 
 /// The ARP-learned neighbour table.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct NeighborTable {
     by_ip: HashMap<Ipv4Addr, (Mac, Timestamp)>,
     by_mac: HashMap<Mac, (Ipv4Addr, Timestamp)>,
@@ -81,9 +81,15 @@ impl NeighborTable {
     }
 }
 
-fn evict_oldest<K: Copy + Eq + std::hash::Hash, V>(map: &mut HashMap<K, (V, Timestamp)>) {
+fn evict_oldest<K: Copy + Ord + std::hash::Hash, V>(map: &mut HashMap<K, (V, Timestamp)>) {
     // Rare (only when full): a linear scan keeps the common path free of extra structure.
-    if let Some(k) = map.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| *k) {
+    // Ties go to the smallest key, not to the hash order, so every copy of the table (one
+    // per thread in a parallel run) forgets the same entry.
+    if let Some(k) = map
+        .iter()
+        .min_by_key(|(k, (_, t))| (*t, **k))
+        .map(|(k, _)| *k)
+    {
         map.remove(&k);
     }
 }

@@ -110,3 +110,113 @@ pub fn write_pcap(path: &Path, frames: &[(Timestamp, Vec<u8>)]) -> std::io::Resu
     }
     Ok(())
 }
+
+/// A sink that writes down every call it gets, one JSON line each (`alert {...}`,
+/// `flow {...}`, `incident {...}`, `anomaly {...}`, `summary {...}`), for tests that
+/// compare whole runs. Clones share one transcript.
+#[derive(Clone, Default)]
+pub struct TranscriptSink(std::sync::Arc<parking_lot::Mutex<Vec<String>>>);
+
+impl TranscriptSink {
+    fn push(&self, kind: &str, value: &impl serde::Serialize) {
+        let json = serde_json::to_string(value).unwrap_or_else(|e| format!("unserialisable: {e}"));
+        self.0.lock().push(format!("{kind} {json}"));
+    }
+
+    /// The calls so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().clone()
+    }
+}
+
+impl crate::alert::AlertSink for TranscriptSink {
+    fn alert(&mut self, alert: &crate::alert::Alert) -> Result<(), crate::alert::SinkError> {
+        self.push("alert", alert);
+        Ok(())
+    }
+    fn flow(&mut self, flow: &crate::flow::Flow) -> Result<(), crate::alert::SinkError> {
+        self.push("flow", flow);
+        Ok(())
+    }
+    fn anomaly(
+        &mut self,
+        event: &crate::alert::AnomalyEvent,
+    ) -> Result<(), crate::alert::SinkError> {
+        self.push("anomaly", event);
+        Ok(())
+    }
+    fn incident(
+        &mut self,
+        incident: &crate::incident::Incident,
+    ) -> Result<(), crate::alert::SinkError> {
+        self.push("incident", incident);
+        Ok(())
+    }
+    fn summary(
+        &mut self,
+        summary: &crate::engine::RunSummary,
+    ) -> Result<(), crate::alert::SinkError> {
+        self.push("summary", summary);
+        Ok(())
+    }
+}
+
+/// Analyses `source` with the built-in detectors of `config` on `threads` threads (1:
+/// [`Engine::run`](crate::Engine::run), more: [`Engine::run_parallel`](crate::Engine::run_parallel)):
+/// what the sinks got, and the summary or the error's message.
+pub fn transcript(
+    config: &crate::config::EngineConfig,
+    threads: usize,
+    source: &mut dyn crate::source::PacketSource,
+) -> (Vec<String>, Result<crate::engine::RunSummary, String>) {
+    let sink = TranscriptSink::default();
+    let engine = crate::Engine::builder(config.clone())
+        .builtin_detectors()
+        .sink(sink.clone())
+        .build();
+    let mut engine = match engine {
+        Ok(e) => e,
+        Err(e) => return (Vec::new(), Err(e.to_string())),
+    };
+    let result = if threads <= 1 {
+        engine.run(source)
+    } else {
+        engine.run_parallel(source, threads)
+    };
+    (sink.lines(), result.map_err(|e| e.to_string()))
+}
+
+/// Panics, naming the first difference, unless the two [`transcript`]s are equal.
+pub fn assert_same_transcript(
+    name: &str,
+    single: &(Vec<String>, Result<crate::engine::RunSummary, String>),
+    threads: usize,
+    parallel: &(Vec<String>, Result<crate::engine::RunSummary, String>),
+) {
+    assert!(
+        single.1 == parallel.1,
+        "{name}: summary or error differs on {threads} threads"
+    );
+    for (i, (a, b)) in single.0.iter().zip(&parallel.0).enumerate() {
+        if a != b {
+            // Around the first difference only: one record can be a whole incident.
+            let at = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+            let from = at.saturating_sub(150);
+            let window = |s: &str| {
+                s.get(from..(at + 150).min(s.len()))
+                    .unwrap_or(s)
+                    .to_string()
+            };
+            panic!(
+                "{name}: record {i} differs on {threads} threads, at byte {at}:\n{}\n{}",
+                window(a),
+                window(b)
+            );
+        }
+    }
+    assert_eq!(
+        single.0.len(),
+        parallel.0.len(),
+        "{name}: record counts differ on {threads} threads"
+    );
+}

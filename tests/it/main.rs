@@ -9,4 +9,5 @@ mod flows_vs_tshark;
 mod incidents;
 mod malformed;
 mod ml;
+mod parallel;
 mod recording;

@@ -170,7 +170,7 @@ impl Detector for DeviceDetector {
     }
 
     fn interest(&self) -> Interest {
-        Interest::TICK
+        Interest::TICK | Interest::DEVICES
     }
 
     fn on_packet(&mut self, _pkt: &crate::decode::PacketView<'_>, _cx: &mut Context<'_>) {}

@@ -412,7 +412,7 @@ impl Detector for MlAnomalyDetector {
     }
 
     fn interest(&self) -> Interest {
-        Interest::ALL
+        Interest::ALL_PACKETS | Interest::FLOW_END | Interest::TICK
     }
 
     fn on_packet(&mut self, pkt: &PacketView<'_>, cx: &mut Context<'_>) {

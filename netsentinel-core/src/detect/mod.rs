@@ -74,10 +74,15 @@ impl Interest {
     pub const FLOW_END: Interest = Interest(1 << 6);
     /// Periodic ticks.
     pub const TICK: Interest = Interest(1 << 7);
+    /// Reads the device inventory ([`Context::devices`]). Not an event: a detector that
+    /// declares it is given the inventory, and in a parallel run
+    /// ([`Engine::run_parallel`](crate::Engine::run_parallel)) it runs on the thread that
+    /// keeps the inventory instead of a detector thread.
+    pub const DEVICES: Interest = Interest(1 << 8);
     /// Every packet of any kind.
     pub const ALL_PACKETS: Interest = Interest(0x3f);
     /// Everything.
-    pub const ALL: Interest = Interest(0xff);
+    pub const ALL: Interest = Interest(0x1ff);
 
     /// Whether all bits of `other` are set.
     pub fn contains(self, other: Interest) -> bool {
@@ -148,7 +153,8 @@ impl<'e> Context<'e> {
         self
     }
 
-    /// The device inventory, when the engine made this context (tests may not give one).
+    /// The device inventory, for a detector that declared [`Interest::DEVICES`] (tests
+    /// may not give one).
     pub fn devices(&self) -> Option<&'e DeviceInventory> {
         self.devices
     }

@@ -388,7 +388,9 @@ impl Correlator {
                                 && (o.incident.hosts.contains(&dst)
                                     || o.incident.subject == Some(dst)))
                     })
-                    .max_by_key(|(_, o)| o.incident.last_seen)
+                    // Ties to the newest incident, not to the hash order: a run must give
+                    // the same incidents every time.
+                    .max_by_key(|(id, o)| (o.incident.last_seen, **id))
                     .map(|(id, _)| *id)
             });
         if let (Some(id), Some(src)) = (found, alert.src_ip)

@@ -380,8 +380,13 @@ impl FeatureExtractor {
                 let port_entropy = if port_total == 0 {
                     0.0
                 } else {
-                    h.dst_ports
-                        .values()
+                    // Summed in a fixed order: floating-point addition is not associative,
+                    // and the map's order is random, so the hash order would change the
+                    // last digits (and a threshold decision on them) from run to run.
+                    let mut counts: Vec<u64> = h.dst_ports.values().copied().collect();
+                    counts.sort_unstable();
+                    counts
+                        .iter()
                         .map(|&c| {
                             let p = c as f64 / port_total as f64;
                             -p * p.log2()

@@ -6,7 +6,7 @@
 //! packets are dropped and counted (`queue_drops`). Programs that get packets elsewhere
 //! push them with [`Engine::process`] and end with [`Engine::finish`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, TrySendError};
@@ -14,15 +14,20 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::alert::{Alert, AlertSink, AnomalyEvent};
+mod output;
+mod pipeline;
+
+use output::Output;
+
+use crate::alert::{Alert, AlertSink};
 use crate::config::EngineConfig;
-use crate::decode::{DecodeAnomaly, PacketView, decode};
+use crate::decode::decode;
 use crate::detect::plaintext_credentials::CredentialStore;
 use crate::detect::{Context, Detector, Interest};
 use crate::device::DeviceInventory;
 use crate::error::Result;
 use crate::flow::{Flow, FlowTable, FlowTableStats};
-use crate::gateway::{Admission, AlertGateway, GatewayStats, Whitelist};
+use crate::gateway::{AlertGateway, GatewayStats, Whitelist};
 use crate::incident::{Correlator, Incident, IncidentStats};
 use crate::neighbor::NeighborTable;
 use crate::process::{ProcessResolver, SocketProtocol};
@@ -31,7 +36,7 @@ use crate::recording::{
 };
 use crate::source::{LinkType, PacketSource, RawPacket, Recv, SourceError, SourceStats};
 use crate::time::Timestamp;
-use crate::traffic::{TrafficReport, TrafficStats};
+use crate::traffic::{LocalNetworks, TrafficReport, TrafficStats};
 
 /// What a run produced, besides the alerts.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -233,14 +238,18 @@ impl EngineBuilder {
             ring_handle: RingHandle::new(),
             snapshots: crate::snapshot::SnapshotHandle::default(),
             recorder,
-            pending_captures: Vec::new(),
             capture_stats: CaptureStats::default(),
-            gateway: AlertGateway::new(
-                self.config.gateway.clone(),
-                self.config.baseline.clone(),
-                self.whitelist,
+            out: Output::new(
+                AlertGateway::new(
+                    self.config.gateway.clone(),
+                    self.config.baseline.clone(),
+                    self.whitelist,
+                ),
+                Correlator::new(self.config.incidents.clone()),
+                self.sinks,
+                self.config.anomaly_events_per_kind,
             ),
-            correlator: Correlator::new(self.config.incidents.clone()),
+            local: LocalNetworks::new(&self.config.traffic.local_networks),
             flows: FlowTable::new(self.config.flow.clone()),
             traffic: TrafficStats::new(self.config.traffic.clone()),
             neighbors: NeighborTable::new(),
@@ -248,22 +257,21 @@ impl EngineBuilder {
                 .inventory
                 .unwrap_or_else(|| DeviceInventory::new(self.config.devices.clone())),
             processes: self.processes,
-            learning: false,
+            reads_devices: self
+                .detectors
+                .iter()
+                .map(|d| d.interest().contains(Interest::DEVICES))
+                .collect(),
             detectors: self.detectors,
             packet_dispatch,
             flow_end,
             tick,
-            sinks: self.sinks,
             alerts: Vec::new(),
             ended: Vec::new(),
             tick_micros,
             next_tick: None,
             last_ts: None,
             packet_number: 0,
-            anomaly_events: HashMap::new(),
-            anomaly_events_suppressed: 0,
-            alert_count: 0,
-            alerts_by_detector: BTreeMap::new(),
             stop: Arc::new(AtomicBool::new(false)),
             queue_drops: 0,
             source_stats: SourceStats::default(),
@@ -291,42 +299,35 @@ pub struct Engine {
     neighbors: NeighborTable,
     devices: DeviceInventory,
     processes: Option<Box<dyn ProcessResolver>>,
-    gateway: AlertGateway,
-    correlator: Correlator,
-    learning: bool,
+    /// `traffic.local_networks`, for the stages that do not hold the traffic statistics.
+    local: LocalNetworks,
+    out: Output,
     ring: Option<PacketRing>,
     ring_handle: RingHandle,
     snapshots: crate::snapshot::SnapshotHandle,
     recorder: Option<Recorder>,
-    pending_captures: Vec<PendingCapture>,
     capture_stats: CaptureStats,
     detectors: Vec<Box<dyn Detector>>,
+    /// Per detector: whether it reads the device inventory ([`Interest::DEVICES`]).
+    reads_devices: Vec<bool>,
     /// Detector indices per packet class, in [`Interest`] bit order.
     packet_dispatch: [Vec<usize>; 6],
     flow_end: Vec<usize>,
     tick: Vec<usize>,
-    sinks: Vec<Box<dyn AlertSink>>,
     alerts: Vec<Alert>,
     ended: Vec<Flow>,
     tick_micros: i64,
     next_tick: Option<Timestamp>,
     last_ts: Option<Timestamp>,
     packet_number: u64,
-    anomaly_events: HashMap<DecodeAnomaly, u64>,
-    anomaly_events_suppressed: u64,
-    alert_count: u64,
-    alerts_by_detector: BTreeMap<String, u64>,
     stop: Arc<AtomicBool>,
     queue_drops: u64,
     source_stats: SourceStats,
 }
 
-/// An incident capture to write once packet time passes `to`.
-struct PendingCapture {
-    incident: u64,
-    from: Timestamp,
-    to: Timestamp,
-}
+/// Flows ended at a time by [`Engine::finish`]: ending a million flows at once would copy
+/// them all before any is handed on.
+const FINISH_BATCH: usize = 4096;
 
 fn class_index(i: Interest) -> usize {
     match i {
@@ -376,12 +377,12 @@ impl Engine {
 
     /// The alert gateway: its statistics and the baseline whitelist.
     pub fn gateway(&self) -> &AlertGateway {
-        &self.gateway
+        &self.out.gateway
     }
 
     /// Incidents open now.
     pub fn open_incidents(&self) -> impl Iterator<Item = &Incident> {
-        self.correlator.open()
+        self.out.correlator.open()
     }
 
     /// The ring of recent packets, when `ring.mode` keeps one for this run.
@@ -408,8 +409,8 @@ impl Engine {
             self.traffic.report(self.flows.iter()),
             self.flows.iter(),
             &self.devices,
-            self.alert_count,
-            self.correlator.open().cloned().collect(),
+            self.out.alert_count,
+            self.out.correlator.open().cloned().collect(),
             self.ring.as_ref().map_or(0, |r| r.len() as u64),
         )
     }
@@ -457,17 +458,14 @@ impl Engine {
             self.last_ts = Some(pkt.ts);
         }
         self.traffic.packet(&pkt);
-        self.learning = self.gateway.advance(pkt.ts);
-        if self.learning {
-            self.learn_dns(&pkt);
-        }
+        self.out.packet(&pkt);
         if let Some(a) = pkt.anomaly {
-            self.anomaly_event(&pkt, a)?;
+            self.out.anomaly_event(&pkt, a, self.packet_number)?;
         }
         if let crate::decode::Network::Arp(arp) = &pkt.network {
             self.neighbors.learn(arp, pkt.ts);
         }
-        self.devices.observe(&pkt, self.traffic.local_networks());
+        self.devices.observe(&pkt, &self.local);
         let handle = self.flows.update(&pkt);
         if let (Some(h), Some(resolver)) = (handle, self.processes.as_mut())
             && h.created
@@ -486,10 +484,12 @@ impl Engine {
                     flow,
                     from_initiator,
                     &self.neighbors,
-                    self.traffic.local_networks(),
+                    &self.local,
                     &mut self.alerts,
-                )
-                .with_devices(&self.devices);
+                );
+                if self.reads_devices[i] {
+                    cx = cx.with_devices(&self.devices);
+                }
                 self.detectors[i].on_packet(&pkt, &mut cx);
             }
         }
@@ -521,18 +521,19 @@ impl Engine {
 
     /// Writes the incident captures that are due at `now` (all of them with `all`).
     fn write_incident_captures(&mut self, now: Timestamp, all: bool) {
+        let pending = &mut self.out.pending_captures;
         let (Some(ring), Some(dir)) = (self.ring.as_ref(), self.config.ring.directory.as_ref())
         else {
-            self.pending_captures.clear();
+            pending.clear();
             return;
         };
         let mut i = 0;
-        while i < self.pending_captures.len() {
-            if !all && now < self.pending_captures[i].to {
+        while i < pending.len() {
+            if !all && now < pending[i].to {
                 i += 1;
                 continue;
             }
-            let c = self.pending_captures.swap_remove(i);
+            let c = pending.swap_remove(i);
             let path = dir.join(format!(
                 "incident-{}-{}.{}",
                 c.incident,
@@ -548,48 +549,14 @@ impl Engine {
                         file = %path.display(),
                         "incident capture written"
                     );
-                    self.correlator
+                    self.out
+                        .correlator
                         .set_capture(c.incident, path.display().to_string());
                 }
                 Err(RecordingError::Empty { .. }) => {}
                 Err(e) => tracing::warn!(incident = c.incident, "incident capture: {e}"),
             }
         }
-    }
-
-    /// Records the name of a DNS message for the baseline whitelist.
-    fn learn_dns(&mut self, pkt: &PacketView<'_>) {
-        let crate::decode::Transport::Udp { src_port, dst_port } = pkt.transport else {
-            return;
-        };
-        if ![src_port, dst_port].iter().any(|p| matches!(p, 53 | 5353)) {
-            return;
-        }
-        if let Some(msg) = crate::decode::dns::parse(pkt.payload)
-            && !msg.qname.is_empty()
-        {
-            self.gateway.learn_domain(&msg.qname);
-        }
-    }
-
-    fn anomaly_event(&mut self, pkt: &PacketView<'_>, a: DecodeAnomaly) -> Result<()> {
-        let n = self.anomaly_events.entry(a).or_insert(0);
-        if *n >= self.config.anomaly_events_per_kind {
-            self.anomaly_events_suppressed += 1;
-            return Ok(());
-        }
-        *n += 1;
-        let event = AnomalyEvent {
-            timestamp: pkt.ts,
-            anomaly: a,
-            packet_number: self.packet_number,
-            src_ip: pkt.ip().map(|i| i.src),
-            dst_ip: pkt.ip().map(|i| i.dst),
-        };
-        for s in &mut self.sinks {
-            s.anomaly(&event)?;
-        }
-        Ok(())
     }
 
     /// Runs a tick at `now`: flow expiry and detectors' periodic work. The engine ticks by
@@ -605,24 +572,22 @@ impl Engine {
         // One tick per call even after a long gap: detectors read `now`, not a tick count.
         self.next_tick = Some(now.add_micros(self.tick_micros));
         self.flows.expire(now);
-        if !self.pending_captures.is_empty() {
+        if !self.out.pending_captures.is_empty() {
             self.write_incident_captures(now, false);
         }
-        for incident in self.correlator.close_idle(now) {
-            for s in &mut self.sinks {
-                s.incident(&incident)?;
-            }
-        }
+        self.out.close_idle(now)?;
         for &i in &self.tick {
             let mut cx = Context::new(
                 now,
                 None,
                 true,
                 &self.neighbors,
-                self.traffic.local_networks(),
+                &self.local,
                 &mut self.alerts,
-            )
-            .with_devices(&self.devices);
+            );
+            if self.reads_devices[i] {
+                cx = cx.with_devices(&self.devices);
+            }
             self.detectors[i].on_tick(now, &mut cx);
         }
         self.drain(now)
@@ -635,82 +600,35 @@ impl Engine {
             let ended = std::mem::take(&mut self.ended);
             for f in &ended {
                 self.traffic.flow_ended(f);
-                if self.learning {
-                    self.gateway.learn_flow(f, self.traffic.local_networks());
-                }
                 for &i in &self.flow_end {
                     let mut cx = Context::new(
                         now,
                         Some(f),
                         true,
                         &self.neighbors,
-                        self.traffic.local_networks(),
+                        &self.local,
                         &mut self.alerts,
-                    )
-                    .with_devices(&self.devices);
+                    );
+                    if self.reads_devices[i] {
+                        cx = cx.with_devices(&self.devices);
+                    }
                     self.detectors[i].on_flow_end(f, &mut cx);
                 }
-                for s in &mut self.sinks {
-                    s.flow(f)?;
-                }
+                self.out.flow_ended(f, &self.local)?;
             }
             self.ended = ended;
             self.ended.clear();
         }
         if !self.alerts.is_empty() {
             let mut alerts = std::mem::take(&mut self.alerts);
-            let result = self.pass_alerts(&mut alerts, now);
+            let captures = (self.ring.is_some() && self.config.ring.directory.is_some())
+                .then_some(&self.config.ring);
+            let result =
+                self.out
+                    .pass_alerts(&mut alerts, &self.devices, &self.local, now, captures);
             alerts.clear();
             self.alerts = alerts;
             result?;
-        }
-        Ok(())
-    }
-
-    /// Alerts through the gateway and the correlator to the sinks.
-    fn pass_alerts(&mut self, alerts: &mut [Alert], now: Timestamp) -> Result<()> {
-        let local = self.traffic.local_networks();
-        for a in alerts {
-            let admission = if self.gateway.enabled() {
-                self.gateway.admit(a, Some(&self.devices), local, now)
-            } else {
-                Admission::Write
-            };
-            if admission == Admission::Suppressed {
-                continue;
-            }
-            let written = admission == Admission::Write;
-            if written {
-                self.alert_count += 1;
-                *self
-                    .alerts_by_detector
-                    .entry(a.detector.clone())
-                    .or_insert(0) += 1;
-                for s in &mut self.sinks {
-                    s.alert(a)?;
-                }
-            }
-            if let Some(incident) = self.correlator.observe(a, written, local) {
-                if incident.update == crate::incident::IncidentUpdate::Opened
-                    && self.ring.is_some()
-                    && self.config.ring.directory.is_some()
-                {
-                    let secs =
-                        |s: u64| i64::try_from(s.saturating_mul(1_000_000)).unwrap_or(i64::MAX);
-                    self.pending_captures.push(PendingCapture {
-                        incident: incident.id,
-                        from: incident
-                            .first_seen
-                            .add_micros(-secs(self.config.ring.before_secs)),
-                        to: incident
-                            .first_seen
-                            .add_micros(secs(self.config.ring.after_secs)),
-                    });
-                }
-                for s in &mut self.sinks {
-                    s.incident(&incident)?;
-                }
-            }
         }
         Ok(())
     }
@@ -724,37 +642,41 @@ impl Engine {
         let now = self.last_ts.unwrap_or_default();
         // In batches: ending a million flows at once would copy them all before any is
         // handed on.
-        while self.flows.finish_some(4096) {
+        while self.flows.finish_some(FINISH_BATCH) {
             self.drain(now)?;
         }
         self.drain(now)?;
         if self.last_ts.is_some() {
             self.tick_at(now)?;
-            for d in &mut self.detectors {
+            for (i, d) in self.detectors.iter_mut().enumerate() {
                 let mut cx = Context::new(
                     now,
                     None,
                     true,
                     &self.neighbors,
-                    self.traffic.local_networks(),
+                    &self.local,
                     &mut self.alerts,
-                )
-                .with_devices(&self.devices);
+                );
+                if self.reads_devices[i] {
+                    cx = cx.with_devices(&self.devices);
+                }
                 d.on_finish(now, &mut cx);
             }
             self.drain(now)?;
         }
+        self.close_run(now)
+    }
+
+    /// The end of [`finish`](Self::finish) once every detector has finished: captures
+    /// due, incidents closed, the summary to the sinks.
+    fn close_run(&mut self, now: Timestamp) -> Result<RunSummary> {
         // The input ended: captures not yet due are written with what there is.
         self.write_incident_captures(now, true);
         if self.ring_handle.has_pending() {
             self.ring_handle
                 .serve(self.ring.as_ref(), self.config.ring.format);
         }
-        for incident in self.correlator.close_all() {
-            for s in &mut self.sinks {
-                s.incident(&incident)?;
-            }
-        }
+        self.out.close_all()?;
         if let Some(recorder) = self.recorder.as_mut() {
             if let Err(e) = recorder.finish() {
                 tracing::warn!("recording: {e}");
@@ -767,13 +689,13 @@ impl Engine {
         let summary = RunSummary {
             traffic: self.traffic.report(self.flows.iter()),
             flows: self.flows.stats(),
-            alerts: self.alert_count,
-            alerts_by_detector: self.alerts_by_detector.clone(),
-            gateway: self.gateway.stats().clone(),
-            incidents: self.correlator.stats().clone(),
+            alerts: self.out.alert_count,
+            alerts_by_detector: self.out.alerts_by_detector.clone(),
+            gateway: self.out.gateway.stats().clone(),
+            incidents: self.out.correlator.stats().clone(),
             source: self.source_stats,
             queue_drops: self.queue_drops,
-            anomaly_events_suppressed: self.anomaly_events_suppressed,
+            anomaly_events_suppressed: self.out.anomaly_events_suppressed,
             devices_by_kind: self.devices.devices().fold(BTreeMap::new(), |mut m, d| {
                 let kind = crate::device::classify(d, self.devices.environment()).kind;
                 *m.entry(kind.as_str().to_string()).or_insert(0) += 1;
@@ -800,7 +722,7 @@ impl Engine {
                 )))
                 .collect(),
         };
-        for s in &mut self.sinks {
+        for s in &mut self.out.sinks {
             s.summary(&summary)?;
             s.flush()?;
         }
@@ -1004,6 +926,7 @@ fn identify_process(resolver: &mut dyn ProcessResolver, flow: &mut Flow) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::PacketView;
     use crate::detect::{Context, Detector, Interest};
     use crate::source::MemorySource;
     use crate::testutil::udp_frame;

@@ -1,0 +1,739 @@
+//! A parallel run of the engine over a file: the same analysis as [`Engine::run`], spread
+//! over threads, with the same result.
+//!
+//! Three kinds of stage, each working through the packets in capture order:
+//! - the **packet stage** (one thread) reads the source, decodes, keeps the flow table
+//!   and the traffic statistics, and writes batches of events: a packet with a copy of its
+//!   flow as it stood after that packet, a tick, a flow that ended, a point where the
+//!   single-thread engine hands its alerts on;
+//! - **detector threads**, each with its own share of the detectors, go through every
+//!   batch and tag each alert with the event and the detector that raised it;
+//! - the **output stage** (the calling thread) keeps the device inventory, runs the
+//!   detectors that read it, merges the tagged alerts back into registration order per
+//!   event, and passes them through the gateway and the correlator to the sinks.
+//!
+//! Every detector sees exactly the calls, in the same order and with the same flow and
+//! neighbour state, that it sees in a single-thread run, and the output stage hands the
+//! sinks the same records in the same order; so the alerts, incidents, flows and summary
+//! are those of [`Engine::run`] (the tests compare them).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+
+use super::{Engine, FINISH_BATCH, Output, RunSummary, class_index};
+use crate::alert::Alert;
+use crate::decode::{Network, PacketView, decode};
+use crate::detect::{Context, Detector, Interest};
+use crate::device::DeviceInventory;
+use crate::error::Result;
+use crate::flow::{Flow, FlowTable};
+use crate::neighbor::NeighborTable;
+use crate::source::{LinkType, PacketSource, RawPacket, Recv, SourceError, SourceStats};
+use crate::time::Timestamp;
+use crate::traffic::{LocalNetworks, TrafficStats};
+
+/// Packets per batch handed from the packet stage to the others.
+const BATCH_PACKETS: usize = 1024;
+/// Batches waiting between two stages at most.
+const QUEUE_BATCHES: usize = 8;
+/// `Event::Packet::flow` of a packet without a flow.
+const NO_FLOW: u32 = u32::MAX;
+
+/// One packet's bytes in a [`Batch`].
+struct BatchPacket {
+    ts: Timestamp,
+    orig_len: u32,
+    link: LinkType,
+    start: usize,
+    end: usize,
+}
+
+/// What happened, in the order the single-thread engine does it.
+#[derive(Clone, Copy)]
+enum Event {
+    /// A packet (index into `packets`) and its flow after it (index into `flows`).
+    Packet {
+        packet: u32,
+        flow: u32,
+        from_initiator: bool,
+        class: u8,
+    },
+    /// A periodic tick.
+    Tick(Timestamp),
+    /// A flow ended (index into `flows`), handed on at `now`.
+    FlowEnd { flow: u32, now: Timestamp },
+    /// The alerts raised since the last drain go to the gateway at this time.
+    Drain(Timestamp),
+    /// The input ended: every detector's `on_finish`.
+    Finish(Timestamp),
+}
+
+/// Events and the packets and flows they refer to.
+#[derive(Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    packets: Vec<BatchPacket>,
+    flows: Vec<Flow>,
+    events: Vec<Event>,
+}
+
+impl Batch {
+    fn raw(&self, packet: u32) -> RawPacket<'_> {
+        let p = &self.packets[packet as usize];
+        RawPacket {
+            ts: p.ts,
+            data: &self.bytes[p.start..p.end],
+            orig_len: p.orig_len,
+            link: p.link,
+        }
+    }
+
+    fn flow(&self, index: u32) -> Option<&Flow> {
+        self.flows.get(index as usize)
+    }
+}
+
+/// The alerts one detector thread raised on one batch: `tags[i]` is (event, detector
+/// registration index) of `alerts[i]`, in the order raised.
+#[derive(Default)]
+struct TaggedAlerts {
+    tags: Vec<(u32, u32)>,
+    alerts: Vec<Alert>,
+}
+
+/// The packet stage's share of the engine.
+struct PacketStage<'e> {
+    flows: &'e mut FlowTable,
+    traffic: &'e mut TrafficStats,
+    neighbors: &'e mut NeighborTable,
+    next_tick: &'e mut Option<Timestamp>,
+    last_ts: &'e mut Option<Timestamp>,
+    tick_micros: i64,
+    /// Packet classes some detector looks at: only their packets carry a copy of the flow.
+    wanted: [bool; 6],
+    ended: Vec<Flow>,
+    batch: Batch,
+}
+
+impl PacketStage<'_> {
+    /// The packet's events, in the order of [`Engine::process`].
+    fn packet(&mut self, raw: &RawPacket<'_>) {
+        let start = self.batch.bytes.len();
+        self.batch.bytes.extend_from_slice(raw.data);
+        let packet = self.batch.packets.len() as u32;
+        self.batch.packets.push(BatchPacket {
+            ts: raw.ts,
+            orig_len: raw.orig_len,
+            link: raw.link,
+            start,
+            end: self.batch.bytes.len(),
+        });
+        let pkt = decode(raw);
+        match *self.next_tick {
+            None => *self.next_tick = Some(pkt.ts.add_micros(self.tick_micros)),
+            Some(t) if pkt.ts >= t => self.tick(pkt.ts),
+            Some(_) => {}
+        }
+        if self.last_ts.is_none_or(|l| pkt.ts > l) {
+            *self.last_ts = Some(pkt.ts);
+        }
+        self.traffic.packet(&pkt);
+        if let Network::Arp(arp) = &pkt.network {
+            self.neighbors.learn(arp, pkt.ts);
+        }
+        let handle = self.flows.update(&pkt);
+        let class = class_index(Interest::of_packet(&pkt));
+        let (flow, from_initiator) = match handle {
+            Some(h) if self.wanted[class] => {
+                self.batch.flows.push(self.flows.get(h).clone());
+                ((self.batch.flows.len() - 1) as u32, h.from_initiator)
+            }
+            _ => (NO_FLOW, true),
+        };
+        self.batch.events.push(Event::Packet {
+            packet,
+            flow,
+            from_initiator,
+            class: class as u8,
+        });
+        self.drain(pkt.ts);
+    }
+
+    /// A tick, as [`Engine::tick_at`].
+    fn tick(&mut self, now: Timestamp) {
+        *self.next_tick = Some(now.add_micros(self.tick_micros));
+        self.flows.expire(now);
+        self.batch.events.push(Event::Tick(now));
+        self.drain(now);
+    }
+
+    /// Ended flows, then the point where their alerts go on, as [`Engine::drain`].
+    fn drain(&mut self, now: Timestamp) {
+        self.flows.take_ended(&mut self.ended);
+        for f in self.ended.drain(..) {
+            self.traffic.flow_ended(&f);
+            self.batch.flows.push(f);
+            self.batch.events.push(Event::FlowEnd {
+                flow: (self.batch.flows.len() - 1) as u32,
+                now,
+            });
+        }
+        self.batch.events.push(Event::Drain(now));
+    }
+
+    /// The end of the input, as [`Engine::finish`] up to its summary; `send` is called
+    /// with each full batch.
+    fn finish(&mut self, mut send: impl FnMut(Batch) -> bool) -> bool {
+        let now = self.last_ts.unwrap_or_default();
+        while self.flows.finish_some(FINISH_BATCH) {
+            self.drain(now);
+            if !send(std::mem::take(&mut self.batch)) {
+                return false;
+            }
+        }
+        self.drain(now);
+        if self.last_ts.is_some() {
+            self.tick(now);
+            self.batch.events.push(Event::Finish(now));
+            self.batch.events.push(Event::Drain(now));
+        }
+        send(std::mem::take(&mut self.batch))
+    }
+
+    fn full(&self) -> bool {
+        self.batch.packets.len() >= BATCH_PACKETS
+    }
+}
+
+/// Reads `source` to its end through the packet stage, sending each batch to every
+/// receiver. `Ok(None)` when a receiver went away (the run is being abandoned).
+fn read_packets<S: PacketSource + ?Sized>(
+    stage: &mut PacketStage<'_>,
+    source: &mut S,
+    stop: &AtomicBool,
+    to: &[SyncSender<Arc<Batch>>],
+) -> std::result::Result<Option<SourceStats>, SourceError> {
+    let send = |batch: Batch| {
+        let batch = Arc::new(batch);
+        to.iter().all(|tx| tx.send(Arc::clone(&batch)).is_ok())
+    };
+    let mut read: u64 = 0;
+    loop {
+        if read % 1024 == 0 && stop.load(Ordering::Relaxed) {
+            break;
+        }
+        match source.next_packet() {
+            Ok(Recv::Packet(p)) => {
+                read += 1;
+                stage.packet(&p);
+                if stage.full() && !send(std::mem::take(&mut stage.batch)) {
+                    return Ok(None);
+                }
+            }
+            Ok(Recv::Idle) => {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+            }
+            Ok(Recv::Eof) => break,
+            Err(e) => {
+                // The packets before the failure are analysed, as in a single-thread run.
+                send(std::mem::take(&mut stage.batch));
+                return Err(e);
+            }
+        }
+    }
+    Ok(stage.finish(send).then(|| source.stats()))
+}
+
+/// Some of the detectors, with what they need to run on a thread of their own.
+struct DetectorGroup<'e> {
+    /// (registration index, detector, whether it reads the device inventory).
+    members: Vec<(u32, &'e mut Box<dyn Detector>, bool)>,
+    /// Member positions per packet class, per flow end, per tick, in registration order.
+    packet: [Vec<usize>; 6],
+    flow_end: Vec<usize>,
+    tick: Vec<usize>,
+    /// This thread's copy of the ARP neighbour table, learned from the same packets.
+    neighbors: NeighborTable,
+    local: LocalNetworks,
+    out: TaggedAlerts,
+}
+
+impl<'e> DetectorGroup<'e> {
+    fn new(
+        members: Vec<(u32, &'e mut Box<dyn Detector>, bool)>,
+        neighbors: NeighborTable,
+        local: LocalNetworks,
+    ) -> Self {
+        let classes = [
+            Interest::TCP,
+            Interest::UDP,
+            Interest::ICMP,
+            Interest::ARP,
+            Interest::OTHER_IP,
+            Interest::NON_IP,
+        ];
+        let mut packet: [Vec<usize>; 6] = Default::default();
+        let (mut flow_end, mut tick) = (Vec::new(), Vec::new());
+        for (m, (_, d, _)) in members.iter().enumerate() {
+            let interest = d.interest();
+            for (c, class) in classes.iter().enumerate() {
+                if interest.contains(*class) {
+                    packet[c].push(m);
+                }
+            }
+            if interest.contains(Interest::FLOW_END) {
+                flow_end.push(m);
+            }
+            if interest.contains(Interest::TICK) {
+                tick.push(m);
+            }
+        }
+        DetectorGroup {
+            members,
+            packet,
+            flow_end,
+            tick,
+            neighbors,
+            local,
+            out: TaggedAlerts::default(),
+        }
+    }
+
+    /// Whether the event at `e` needs its packet decoded here.
+    fn needs_packet(&self, event: Event) -> bool {
+        matches!(event, Event::Packet { class, .. }
+            if !self.packet[class as usize].is_empty() || class as usize == class_index(Interest::ARP))
+    }
+
+    /// Runs this group's detectors on event `e` of `batch`; `pkt` is its packet, decoded,
+    /// when [`needs_packet`](Self::needs_packet).
+    fn event(
+        &mut self,
+        batch: &Batch,
+        e: u32,
+        pkt: Option<&PacketView<'_>>,
+        devices: Option<&DeviceInventory>,
+    ) {
+        let event = batch.events[e as usize];
+        let (calls, now, flow, from_initiator): (&[usize], Timestamp, Option<&Flow>, bool) =
+            match event {
+                Event::Packet {
+                    flow,
+                    from_initiator,
+                    class,
+                    ..
+                } => {
+                    let Some(pkt) = pkt else { return };
+                    if let Network::Arp(arp) = &pkt.network {
+                        self.neighbors.learn(arp, pkt.ts);
+                    }
+                    (
+                        &self.packet[class as usize],
+                        pkt.ts,
+                        batch.flow(flow),
+                        from_initiator,
+                    )
+                }
+                Event::Tick(now) => (&self.tick, now, None, true),
+                Event::FlowEnd { flow, now } => (&self.flow_end, now, batch.flow(flow), true),
+                Event::Finish(now) => (&[], now, None, true),
+                Event::Drain(_) => return,
+            };
+        let every: Vec<usize>;
+        let calls = if let Event::Finish(_) = event {
+            every = (0..self.members.len()).collect();
+            &every[..]
+        } else {
+            calls
+        };
+        for &m in calls {
+            let (index, detector, reads_devices) = &mut self.members[m];
+            let before = self.out.alerts.len();
+            let mut cx = Context::new(
+                now,
+                flow,
+                from_initiator,
+                &self.neighbors,
+                &self.local,
+                &mut self.out.alerts,
+            );
+            if *reads_devices && let Some(devices) = devices {
+                cx = cx.with_devices(devices);
+            }
+            match event {
+                Event::Packet { .. } => {
+                    if let Some(pkt) = pkt {
+                        detector.on_packet(pkt, &mut cx);
+                    }
+                }
+                Event::Tick(now) => detector.on_tick(now, &mut cx),
+                Event::FlowEnd { .. } => {
+                    if let Some(f) = flow {
+                        detector.on_flow_end(f, &mut cx);
+                    }
+                }
+                Event::Finish(now) => detector.on_finish(now, &mut cx),
+                Event::Drain(_) => {}
+            }
+            let raised = self.out.alerts.len() - before;
+            self.out
+                .tags
+                .extend(std::iter::repeat_n((e, *index), raised));
+        }
+    }
+
+    /// Every event of `batch`, in order.
+    fn batch(&mut self, batch: &Batch) {
+        for (e, &event) in batch.events.iter().enumerate() {
+            if self.needs_packet(event) {
+                let Event::Packet { packet, .. } = event else {
+                    continue;
+                };
+                let raw = batch.raw(packet);
+                let pkt = decode(&raw);
+                self.event(batch, e as u32, Some(&pkt), None);
+            } else {
+                self.event(batch, e as u32, None, None);
+            }
+        }
+    }
+}
+
+/// Where the output stage is in one detector thread's alerts for the current batch.
+struct Cursor {
+    tags: Vec<(u32, u32)>,
+    alerts: std::vec::IntoIter<Alert>,
+    at: usize,
+}
+
+impl Cursor {
+    fn new(tagged: TaggedAlerts) -> Self {
+        Cursor {
+            tags: tagged.tags,
+            alerts: tagged.alerts.into_iter(),
+            at: 0,
+        }
+    }
+
+    /// The detector index of the next alert, when it belongs to event `e`.
+    fn next_for(&self, e: u32) -> Option<u32> {
+        self.tags.get(self.at).filter(|t| t.0 == e).map(|t| t.1)
+    }
+}
+
+/// Moves the alerts of event `e` from every cursor into `into`, in detector registration
+/// order (each cursor holds them in that order already).
+fn merge_event(e: u32, cursors: &mut [Cursor], into: &mut Vec<Alert>) {
+    loop {
+        let next = cursors
+            .iter()
+            .enumerate()
+            .filter_map(|(c, cur)| cur.next_for(e).map(|d| (d, c)))
+            .min();
+        let Some((detector, c)) = next else { return };
+        let cur = &mut cursors[c];
+        while cur.next_for(e) == Some(detector) {
+            if let Some(a) = cur.alerts.next() {
+                into.push(a);
+            }
+            cur.at += 1;
+        }
+    }
+}
+
+/// The output stage's share of the engine.
+struct OutputStage<'e> {
+    out: &'e mut Output,
+    devices: &'e mut DeviceInventory,
+    local: &'e LocalNetworks,
+    packet_number: &'e mut u64,
+    group: DetectorGroup<'e>,
+    pending: Vec<Alert>,
+}
+
+impl OutputStage<'_> {
+    /// One batch: its events in order, with the detector threads' alerts for it.
+    fn batch(&mut self, batch: &Batch, tagged: Vec<TaggedAlerts>) -> Result<()> {
+        let mut cursors: Vec<Cursor> = tagged.into_iter().map(Cursor::new).collect();
+        for (e, &event) in batch.events.iter().enumerate() {
+            let e = e as u32;
+            match event {
+                Event::Packet { packet, .. } => {
+                    *self.packet_number += 1;
+                    let raw = batch.raw(packet);
+                    let pkt = decode(&raw);
+                    self.out.packet(&pkt);
+                    if let Some(a) = pkt.anomaly {
+                        self.out.anomaly_event(&pkt, a, *self.packet_number)?;
+                    }
+                    self.devices.observe(&pkt, self.local);
+                    if self.group.needs_packet(event) {
+                        self.group.event(batch, e, Some(&pkt), Some(&*self.devices));
+                    }
+                    self.merge(e, &mut cursors);
+                }
+                Event::Tick(now) => {
+                    self.out.close_idle(now)?;
+                    self.group.event(batch, e, None, Some(&*self.devices));
+                    self.merge(e, &mut cursors);
+                }
+                Event::FlowEnd { flow, .. } => {
+                    self.group.event(batch, e, None, Some(&*self.devices));
+                    self.merge(e, &mut cursors);
+                    if let Some(flow) = batch.flow(flow) {
+                        self.out.flow_ended(flow, self.local)?;
+                    }
+                }
+                Event::Finish(_) => {
+                    self.group.event(batch, e, None, Some(&*self.devices));
+                    self.merge(e, &mut cursors);
+                }
+                Event::Drain(now) => {
+                    if !self.pending.is_empty() {
+                        let mut alerts = std::mem::take(&mut self.pending);
+                        let passed =
+                            self.out
+                                .pass_alerts(&mut alerts, self.devices, self.local, now, None);
+                        alerts.clear();
+                        self.pending = alerts;
+                        passed?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// This thread's own detectors' alerts for `e` join the detector threads' ones.
+    fn merge(&mut self, e: u32, cursors: &mut Vec<Cursor>) {
+        if self.group.out.alerts.is_empty() {
+            merge_event(e, cursors, &mut self.pending);
+            return;
+        }
+        cursors.push(Cursor::new(std::mem::take(&mut self.group.out)));
+        merge_event(e, cursors, &mut self.pending);
+        cursors.pop();
+    }
+}
+
+/// Splits `detectors` into `groups` detector threads' shares plus the output stage's
+/// (the ones that read the device inventory), balancing an estimate of their cost.
+#[allow(clippy::type_complexity)]
+fn share_out<'e>(
+    detectors: &'e mut [Box<dyn Detector>],
+    reads_devices: &[bool],
+    groups: usize,
+) -> (
+    Vec<Vec<(u32, &'e mut Box<dyn Detector>, bool)>>,
+    Vec<(u32, &'e mut Box<dyn Detector>, bool)>,
+) {
+    let mut shares: Vec<Vec<(u32, &'e mut Box<dyn Detector>, bool)>> =
+        (0..groups).map(|_| Vec::new()).collect();
+    let mut load = vec![0u32; groups];
+    let mut local = Vec::new();
+    let mut order: Vec<(u32, &'e mut Box<dyn Detector>)> = detectors
+        .iter_mut()
+        .enumerate()
+        .map(|(i, d)| (i as u32, d))
+        .collect();
+    // Heaviest first onto the least loaded thread; each share keeps registration order.
+    order.sort_by_key(|(i, d)| (std::cmp::Reverse(cost(d.as_ref())), *i));
+    for (i, d) in order {
+        if reads_devices[i as usize] {
+            local.push((i, d, true));
+            continue;
+        }
+        let g = (0..groups).min_by_key(|&g| (load[g], g)).unwrap_or(0);
+        load[g] += cost(d.as_ref());
+        shares[g].push((i, d, false));
+    }
+    for share in &mut shares {
+        share.sort_by_key(|(i, _, _)| *i);
+    }
+    local.sort_by_key(|(i, _, _)| *i);
+    (shares, local)
+}
+
+/// A rough relative cost per packet of a detector, from what it looks at: payload
+/// parsers and per-packet feature extraction cost most.
+fn cost(d: &dyn Detector) -> u32 {
+    match d.id() {
+        "plaintext_credentials" | "sensitive_data" => 8,
+        "ml_anomaly" | "data_exfil" | "dns_tunnel" | "suspicious_dns" => 4,
+        _ => {
+            let i = d.interest();
+            2 + u32::from(i.contains(Interest::TCP)) + u32::from(i.contains(Interest::UDP))
+        }
+    }
+}
+
+impl Engine {
+    /// Reads `source` to its end (or until stopped) like [`run`](Self::run), on
+    /// `threads` threads (0: one per core), with the same alerts, incidents, flows and
+    /// summary in the same order. For files: the source is read as fast as the stages
+    /// take it, nothing is dropped.
+    ///
+    /// One thread reads, decodes and keeps the flow table; the detectors are shared out
+    /// among `threads - 1` more; the calling thread keeps the device inventory and writes
+    /// to the sinks. With one thread, or when the engine keeps a packet ring, records,
+    /// or names local processes (live-capture features), this is [`run`](Self::run).
+    /// Snapshot requests ([`snapshot_handle`](Self::snapshot_handle)) are answered after
+    /// the run.
+    ///
+    /// ```
+    /// use netsentinel_core::{CollectSink, Engine, EngineConfig, LinkType, MemorySource, Timestamp};
+    /// let mut source = MemorySource::new(LinkType::Ethernet);
+    /// source.push(Timestamp::from_micros(1), vec![0u8; 10]); // too short for Ethernet
+    /// let mut engine = Engine::builder(EngineConfig::default())
+    ///     .builtin_detectors()
+    ///     .sink(CollectSink::new())
+    ///     .build()?;
+    /// let summary = engine.run_parallel(&mut source, 2)?;
+    /// assert_eq!(summary.traffic.packets, 1);
+    /// # Ok::<(), netsentinel_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`run`](Self::run).
+    pub fn run_parallel<S: PacketSource + ?Sized>(
+        &mut self,
+        source: &mut S,
+        threads: usize,
+    ) -> Result<RunSummary> {
+        let threads = if threads == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            threads
+        };
+        if threads < 2 || self.ring.is_some() || self.recorder.is_some() || self.processes.is_some()
+        {
+            return self.run(source);
+        }
+        let source_end = self.pipeline(source, threads - 1)?;
+        self.source_stats = source_end;
+        let now = self.last_ts.unwrap_or_default();
+        self.close_run(now)
+    }
+
+    /// The stages of [`run_parallel`](Self::run_parallel) up to the summary.
+    fn pipeline<S: PacketSource + ?Sized>(
+        &mut self,
+        source: &mut S,
+        detector_threads: usize,
+    ) -> Result<SourceStats> {
+        let Engine {
+            flows,
+            traffic,
+            neighbors,
+            devices,
+            local,
+            out,
+            detectors,
+            reads_devices,
+            packet_dispatch,
+            tick_micros,
+            next_tick,
+            last_ts,
+            packet_number,
+            stop,
+            ..
+        } = self;
+        let replica = neighbors.clone();
+        let (shares, own) = share_out(detectors, reads_devices, detector_threads);
+        let mut stage = PacketStage {
+            flows,
+            traffic,
+            neighbors,
+            next_tick,
+            last_ts,
+            tick_micros: *tick_micros,
+            wanted: std::array::from_fn(|c| !packet_dispatch[c].is_empty()),
+            ended: Vec::new(),
+            batch: Batch::default(),
+        };
+        let mut output = OutputStage {
+            out,
+            devices,
+            local,
+            packet_number,
+            group: DetectorGroup::new(own, replica.clone(), local.clone()),
+            pending: Vec::new(),
+        };
+        let stop: &AtomicBool = stop;
+        std::thread::scope(|scope| {
+            let mut to_stages = Vec::new();
+            let mut from_detectors = Vec::new();
+            for (n, share) in shares.into_iter().enumerate() {
+                let (tx, rx) = sync_channel::<Arc<Batch>>(QUEUE_BATCHES);
+                let (alerts_tx, alerts_rx) = sync_channel::<TaggedAlerts>(QUEUE_BATCHES);
+                let mut group = DetectorGroup::new(share, replica.clone(), local.clone());
+                std::thread::Builder::new()
+                    .name(format!("netsentinel-detect-{n}"))
+                    .spawn_scoped(scope, move || {
+                        for batch in rx {
+                            group.batch(&batch);
+                            if alerts_tx.send(std::mem::take(&mut group.out)).is_err() {
+                                return;
+                            }
+                        }
+                    })
+                    .map_err(spawn_failed)?;
+                to_stages.push(tx);
+                from_detectors.push(alerts_rx);
+            }
+            let (tx, batches) = sync_channel::<Arc<Batch>>(QUEUE_BATCHES);
+            to_stages.push(tx);
+            let reader = std::thread::Builder::new()
+                .name("netsentinel-packets".into())
+                .spawn_scoped(scope, move || {
+                    read_packets(&mut stage, source, stop, &to_stages)
+                })
+                .map_err(spawn_failed)?;
+            let written = write_output(&mut output, batches, from_detectors);
+            // The receivers are gone: the other stages end at their next send.
+            let read = match reader.join() {
+                Ok(read) => read,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            written?;
+            match read {
+                Ok(Some(stats)) => Ok(stats),
+                Ok(None) => Err(crate::Error::Source(SourceError::Capture {
+                    interface: "pipeline".into(),
+                    message: "a detector thread ended early".into(),
+                })),
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+}
+
+/// The output stage's loop: every batch, with each detector thread's alerts for it.
+fn write_output(
+    output: &mut OutputStage<'_>,
+    batches: Receiver<Arc<Batch>>,
+    from_detectors: Vec<Receiver<TaggedAlerts>>,
+) -> Result<()> {
+    for batch in batches {
+        let mut tagged = Vec::with_capacity(from_detectors.len());
+        for rx in &from_detectors {
+            match rx.recv() {
+                Ok(t) => tagged.push(t),
+                // A detector thread panicked: the scope re-raises it.
+                Err(_) => return Ok(()),
+            }
+        }
+        output.batch(&batch, tagged)?;
+    }
+    Ok(())
+}
+
+fn spawn_failed(e: std::io::Error) -> crate::Error {
+    crate::Error::Source(SourceError::Capture {
+        interface: "pipeline".into(),
+        message: format!("cannot start a thread: {e}"),
+    })
+}
