@@ -3,14 +3,19 @@
 //!
 //! Three kinds of stage, each working through the packets in capture order:
 //! - the **packet stage** (one thread) reads the source, decodes, keeps the flow table
-//!   and the traffic statistics, and writes batches of events: a packet with a copy of its
-//!   flow as it stood after that packet, a tick, a flow that ended, a point where the
-//!   single-thread engine hands its alerts on;
-//! - **detector threads**, each with its own share of the detectors, go through every
-//!   batch and tag each alert with the event and the detector that raised it;
-//! - the **output stage** (the calling thread) keeps the device inventory, runs the
-//!   detectors that read it, merges the tagged alerts back into registration order per
-//!   event, and passes them through the gateway and the correlator to the sinks.
+//!   and writes batches of events: a packet with a copy of its flow as it stood after
+//!   that packet, a tick, a flow that ended, a point where the single-thread engine hands
+//!   its alerts on;
+//! - the **output stage** (the calling thread) keeps the traffic statistics and the device
+//!   inventory, runs its share of the detectors (among them those that read the
+//!   inventory), merges the alerts of every share back into registration order per event,
+//!   and passes them through the gateway and the correlator to the sinks;
+//! - with more than two threads, **detector threads** run the other shares on every batch
+//!   and hand back each alert tagged with the event and the detector that raised it.
+//!
+//! Detectors are shared out by a rough cost estimate ([`cost`]); a share is a fixed set of
+//! detectors for the whole run, because a detector's state is its own and must see every
+//! event in order.
 //!
 //! Every detector sees exactly the calls, in the same order and with the same flow and
 //! neighbour state, that it sees in a single-thread run, and the output stage hands the
@@ -35,6 +40,8 @@ use crate::traffic::{LocalNetworks, TrafficStats};
 
 /// Packets per batch handed from the packet stage to the others.
 const BATCH_PACKETS: usize = 1024;
+/// Bytes of packets per batch (a batch ends at whichever limit comes first).
+const BATCH_BYTES: usize = 1 << 20;
 /// Batches waiting between two stages at most.
 const QUEUE_BATCHES: usize = 8;
 /// `Event::Packet::flow` of a packet without a flow.
@@ -78,6 +85,24 @@ struct Batch {
     events: Vec<Event>,
 }
 
+/// Batches the stages are done with go back to the packet stage to be filled again: a new
+/// megabyte per batch would be page faults and zeroing for every packet.
+#[derive(Clone)]
+struct Recycler(SyncSender<Batch>);
+
+impl Recycler {
+    /// Hands `batch` back when this was its last holder.
+    fn give_back(&self, batch: Arc<Batch>) {
+        if let Some(mut b) = Arc::into_inner(batch) {
+            b.bytes.clear();
+            b.packets.clear();
+            b.flows.clear();
+            b.events.clear();
+            let _ = self.0.try_send(b);
+        }
+    }
+}
+
 impl Batch {
     fn raw(&self, packet: u32) -> RawPacket<'_> {
         let p = &self.packets[packet as usize];
@@ -105,7 +130,6 @@ struct TaggedAlerts {
 /// The packet stage's share of the engine.
 struct PacketStage<'e> {
     flows: &'e mut FlowTable,
-    traffic: &'e mut TrafficStats,
     neighbors: &'e mut NeighborTable,
     next_tick: &'e mut Option<Timestamp>,
     last_ts: &'e mut Option<Timestamp>,
@@ -138,7 +162,6 @@ impl PacketStage<'_> {
         if self.last_ts.is_none_or(|l| pkt.ts > l) {
             *self.last_ts = Some(pkt.ts);
         }
-        self.traffic.packet(&pkt);
         if let Network::Arp(arp) = &pkt.network {
             self.neighbors.learn(arp, pkt.ts);
         }
@@ -172,7 +195,6 @@ impl PacketStage<'_> {
     fn drain(&mut self, now: Timestamp) {
         self.flows.take_ended(&mut self.ended);
         for f in self.ended.drain(..) {
-            self.traffic.flow_ended(&f);
             self.batch.flows.push(f);
             self.batch.events.push(Event::FlowEnd {
                 flow: (self.batch.flows.len() - 1) as u32,
@@ -202,7 +224,18 @@ impl PacketStage<'_> {
     }
 
     fn full(&self) -> bool {
-        self.batch.packets.len() >= BATCH_PACKETS
+        self.batch.packets.len() >= BATCH_PACKETS || self.batch.bytes.len() >= BATCH_BYTES
+    }
+
+    /// The full batch out, a recycled (or new) one in.
+    fn take(&mut self, recycled: &Receiver<Batch>) -> Batch {
+        let next = recycled.try_recv().unwrap_or_else(|_| Batch {
+            bytes: Vec::with_capacity(BATCH_BYTES + 65_536),
+            packets: Vec::with_capacity(BATCH_PACKETS),
+            flows: Vec::with_capacity(BATCH_PACKETS),
+            events: Vec::with_capacity(3 * BATCH_PACKETS),
+        });
+        std::mem::replace(&mut self.batch, next)
     }
 }
 
@@ -213,6 +246,7 @@ fn read_packets<S: PacketSource + ?Sized>(
     source: &mut S,
     stop: &AtomicBool,
     to: &[SyncSender<Arc<Batch>>],
+    recycled: &Receiver<Batch>,
 ) -> std::result::Result<Option<SourceStats>, SourceError> {
     let send = |batch: Batch| {
         let batch = Arc::new(batch);
@@ -227,7 +261,7 @@ fn read_packets<S: PacketSource + ?Sized>(
             Ok(Recv::Packet(p)) => {
                 read += 1;
                 stage.packet(&p);
-                if stage.full() && !send(std::mem::take(&mut stage.batch)) {
+                if stage.full() && !send(stage.take(recycled)) {
                     return Ok(None);
                 }
             }
@@ -249,8 +283,7 @@ fn read_packets<S: PacketSource + ?Sized>(
 
 /// Some of the detectors, with what they need to run on a thread of their own.
 struct DetectorGroup<'e> {
-    /// (registration index, detector, whether it reads the device inventory).
-    members: Vec<(u32, &'e mut Box<dyn Detector>, bool)>,
+    members: Vec<Member<'e>>,
     /// Member positions per packet class, per flow end, per tick, in registration order.
     packet: [Vec<usize>; 6],
     flow_end: Vec<usize>,
@@ -263,7 +296,7 @@ struct DetectorGroup<'e> {
 
 impl<'e> DetectorGroup<'e> {
     fn new(
-        members: Vec<(u32, &'e mut Box<dyn Detector>, bool)>,
+        members: Vec<Member<'e>>,
         neighbors: NeighborTable,
         local: LocalNetworks,
     ) -> Self {
@@ -447,6 +480,7 @@ fn merge_event(e: u32, cursors: &mut [Cursor], into: &mut Vec<Alert>) {
 /// The output stage's share of the engine.
 struct OutputStage<'e> {
     out: &'e mut Output,
+    traffic: &'e mut TrafficStats,
     devices: &'e mut DeviceInventory,
     local: &'e LocalNetworks,
     packet_number: &'e mut u64,
@@ -465,6 +499,7 @@ impl OutputStage<'_> {
                     *self.packet_number += 1;
                     let raw = batch.raw(packet);
                     let pkt = decode(&raw);
+                    self.traffic.packet(&pkt);
                     self.out.packet(&pkt);
                     if let Some(a) = pkt.anomaly {
                         self.out.anomaly_event(&pkt, a, *self.packet_number)?;
@@ -484,6 +519,7 @@ impl OutputStage<'_> {
                     self.group.event(batch, e, None, Some(&*self.devices));
                     self.merge(e, &mut cursors);
                     if let Some(flow) = batch.flow(flow) {
+                        self.traffic.flow_ended(flow);
                         self.out.flow_ended(flow, self.local)?;
                     }
                 }
@@ -519,42 +555,47 @@ impl OutputStage<'_> {
     }
 }
 
-/// Splits `detectors` into `groups` detector threads' shares plus the output stage's
-/// (the ones that read the device inventory), balancing an estimate of their cost.
-#[allow(clippy::type_complexity)]
+/// One detector's place in a share: (registration index, detector, whether it reads the
+/// device inventory).
+type Member<'e> = (u32, &'e mut Box<dyn Detector>, bool);
+
+/// The output stage's own work per packet (decode, traffic statistics, device inventory,
+/// merging), in [`cost`]'s units.
+const OUTPUT_COST: u32 = 6;
+
+/// Splits `detectors` into `shares` shares, balancing an estimate of their cost. Share 0
+/// is the output stage's: it takes the detectors that read the device inventory, and its
+/// own work counts against it.
 fn share_out<'e>(
     detectors: &'e mut [Box<dyn Detector>],
     reads_devices: &[bool],
-    groups: usize,
-) -> (
-    Vec<Vec<(u32, &'e mut Box<dyn Detector>, bool)>>,
-    Vec<(u32, &'e mut Box<dyn Detector>, bool)>,
-) {
-    let mut shares: Vec<Vec<(u32, &'e mut Box<dyn Detector>, bool)>> =
-        (0..groups).map(|_| Vec::new()).collect();
-    let mut load = vec![0u32; groups];
-    let mut local = Vec::new();
+    shares: usize,
+) -> Vec<Vec<Member<'e>>> {
+    let shares = shares.max(1);
+    let mut out: Vec<Vec<Member<'e>>> = (0..shares).map(|_| Vec::new()).collect();
+    let mut load = vec![0u32; shares];
+    load[0] = OUTPUT_COST;
     let mut order: Vec<(u32, &'e mut Box<dyn Detector>)> = detectors
         .iter_mut()
         .enumerate()
         .map(|(i, d)| (i as u32, d))
         .collect();
-    // Heaviest first onto the least loaded thread; each share keeps registration order.
+    // Heaviest first onto the least loaded share; each share keeps registration order.
     order.sort_by_key(|(i, d)| (std::cmp::Reverse(cost(d.as_ref())), *i));
     for (i, d) in order {
-        if reads_devices[i as usize] {
-            local.push((i, d, true));
-            continue;
-        }
-        let g = (0..groups).min_by_key(|&g| (load[g], g)).unwrap_or(0);
+        let reads = reads_devices[i as usize];
+        let g = if reads {
+            0
+        } else {
+            (0..shares).min_by_key(|&g| (load[g], g)).unwrap_or(0)
+        };
         load[g] += cost(d.as_ref());
-        shares[g].push((i, d, false));
+        out[g].push((i, d, reads));
     }
-    for share in &mut shares {
+    for share in &mut out {
         share.sort_by_key(|(i, _, _)| *i);
     }
-    local.sort_by_key(|(i, _, _)| *i);
-    (shares, local)
+    out
 }
 
 /// A rough relative cost per packet of a detector, from what it looks at: payload
@@ -576,10 +617,11 @@ impl Engine {
     /// summary in the same order. For files: the source is read as fast as the stages
     /// take it, nothing is dropped.
     ///
-    /// One thread reads, decodes and keeps the flow table; the detectors are shared out
-    /// among `threads - 1` more; the calling thread keeps the device inventory and writes
-    /// to the sinks. With one thread, or when the engine keeps a packet ring, records,
-    /// or names local processes (live-capture features), this is [`run`](Self::run).
+    /// One thread reads, decodes and keeps the flow table; the calling thread keeps the
+    /// statistics and device inventory, writes to the sinks and runs a share of the
+    /// detectors; each further thread runs another share. With one thread, or when the
+    /// engine keeps a packet ring, records, or names local processes (live-capture
+    /// features), this is [`run`](Self::run).
     /// Snapshot requests ([`snapshot_handle`](Self::snapshot_handle)) are answered after
     /// the run.
     ///
@@ -612,17 +654,19 @@ impl Engine {
         {
             return self.run(source);
         }
-        let source_end = self.pipeline(source, threads - 1)?;
+        let source_end = self.pipeline(source, threads)?;
         self.source_stats = source_end;
         let now = self.last_ts.unwrap_or_default();
         self.close_run(now)
     }
 
-    /// The stages of [`run_parallel`](Self::run_parallel) up to the summary.
+    /// The stages of [`run_parallel`](Self::run_parallel) up to the summary, on `threads`
+    /// threads: the packet stage, the calling thread (output stage and a share of the
+    /// detectors), and a detector thread per further share.
     fn pipeline<S: PacketSource + ?Sized>(
         &mut self,
         source: &mut S,
-        detector_threads: usize,
+        threads: usize,
     ) -> Result<SourceStats> {
         let Engine {
             flows,
@@ -642,10 +686,10 @@ impl Engine {
             ..
         } = self;
         let replica = neighbors.clone();
-        let (shares, own) = share_out(detectors, reads_devices, detector_threads);
+        let mut shares = share_out(detectors, reads_devices, threads - 1).into_iter();
+        let own = shares.next().unwrap_or_default();
         let mut stage = PacketStage {
             flows,
-            traffic,
             neighbors,
             next_tick,
             last_ts,
@@ -656,6 +700,7 @@ impl Engine {
         };
         let mut output = OutputStage {
             out,
+            traffic,
             devices,
             local,
             packet_number,
@@ -663,13 +708,16 @@ impl Engine {
             pending: Vec::new(),
         };
         let stop: &AtomicBool = stop;
+        let (recycle_tx, recycled) = sync_channel::<Batch>(2 * QUEUE_BATCHES + 2);
+        let recycler = Recycler(recycle_tx);
         std::thread::scope(|scope| {
             let mut to_stages = Vec::new();
             let mut from_detectors = Vec::new();
-            for (n, share) in shares.into_iter().enumerate() {
+            for (n, share) in shares.enumerate() {
                 let (tx, rx) = sync_channel::<Arc<Batch>>(QUEUE_BATCHES);
                 let (alerts_tx, alerts_rx) = sync_channel::<TaggedAlerts>(QUEUE_BATCHES);
                 let mut group = DetectorGroup::new(share, replica.clone(), local.clone());
+                let recycler = recycler.clone();
                 std::thread::Builder::new()
                     .name(format!("netsentinel-detect-{n}"))
                     .spawn_scoped(scope, move || {
@@ -678,6 +726,7 @@ impl Engine {
                             if alerts_tx.send(std::mem::take(&mut group.out)).is_err() {
                                 return;
                             }
+                            recycler.give_back(batch);
                         }
                     })
                     .map_err(spawn_failed)?;
@@ -689,10 +738,10 @@ impl Engine {
             let reader = std::thread::Builder::new()
                 .name("netsentinel-packets".into())
                 .spawn_scoped(scope, move || {
-                    read_packets(&mut stage, source, stop, &to_stages)
+                    read_packets(&mut stage, source, stop, &to_stages, &recycled)
                 })
                 .map_err(spawn_failed)?;
-            let written = write_output(&mut output, batches, from_detectors);
+            let written = write_output(&mut output, batches, from_detectors, &recycler);
             // The receivers are gone: the other stages end at their next send.
             let read = match reader.join() {
                 Ok(read) => read,
@@ -716,6 +765,7 @@ fn write_output(
     output: &mut OutputStage<'_>,
     batches: Receiver<Arc<Batch>>,
     from_detectors: Vec<Receiver<TaggedAlerts>>,
+    recycler: &Recycler,
 ) -> Result<()> {
     for batch in batches {
         let mut tagged = Vec::with_capacity(from_detectors.len());
@@ -727,6 +777,7 @@ fn write_output(
             }
         }
         output.batch(&batch, tagged)?;
+        recycler.give_back(batch);
     }
     Ok(())
 }
