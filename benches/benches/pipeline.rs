@@ -134,16 +134,19 @@ fn pipeline(c: &mut Criterion) {
     // each thread count up to it: the scaling figures in docs/BENCHMARKS.md.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     for threads in 2..=cores.max(2) {
-        g.bench_function(format!("engine_file_all_detectors_{threads}_threads"), |b| {
-            b.iter(|| {
-                let mut source = FileSource::open(&file).expect("open");
-                let mut engine = Engine::builder(EngineConfig::default())
-                    .builtin_detectors()
-                    .build()
-                    .expect("engine");
-                black_box(engine.run_parallel(&mut source, threads).expect("run"))
-            })
-        });
+        g.bench_function(
+            format!("engine_file_all_detectors_{threads}_threads"),
+            |b| {
+                b.iter(|| {
+                    let mut source = FileSource::open(&file).expect("open");
+                    let mut engine = Engine::builder(EngineConfig::default())
+                        .builtin_detectors()
+                        .build()
+                        .expect("engine");
+                    black_box(engine.run_parallel(&mut source, threads).expect("run"))
+                })
+            },
+        );
     }
     g.finish();
     let _ = std::fs::remove_dir_all(&dir);

@@ -295,11 +295,7 @@ struct DetectorGroup<'e> {
 }
 
 impl<'e> DetectorGroup<'e> {
-    fn new(
-        members: Vec<Member<'e>>,
-        neighbors: NeighborTable,
-        local: LocalNetworks,
-    ) -> Self {
+    fn new(members: Vec<Member<'e>>, neighbors: NeighborTable, local: LocalNetworks) -> Self {
         let classes = [
             Interest::TCP,
             Interest::UDP,
