@@ -68,7 +68,13 @@ row() { # name, command...
 }
 
 mkdir -p "$tmp/suricata-single" "$tmp/suricata-default"
-row "netsentinel analyze (1 thread, all detectors)" ./target/release/netsentinel analyze "$capture"
+cores=$(nproc)
+row "netsentinel analyze (1 thread, all detectors)" ./target/release/netsentinel analyze \
+  --threads 1 "$capture"
+for t in $(seq 2 "$cores"); do
+  row "netsentinel analyze ($t threads, all detectors)" ./target/release/netsentinel analyze \
+    --threads "$t" "$capture"
+done
 row "tcpdump (read floor)" tcpdump -r "$capture" -w /dev/null
 row "suricata --runmode single" suricata --runmode single -k none -S "$tmp/suricata.rules" \
   -l "$tmp/suricata-single" -r "$capture"

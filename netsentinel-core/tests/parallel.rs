@@ -105,3 +105,117 @@ fn traffic_that_fills_every_table_gives_the_same_records_on_more_threads() {
         assert_same_transcript("hostile", &single, threads, &parallel);
     }
 }
+
+/// A source of `n` DNS packets, then an I/O error.
+struct FailsAfter {
+    n: u32,
+    sent: u32,
+    frame: Vec<u8>,
+}
+
+impl netsentinel_core::PacketSource for FailsAfter {
+    fn next_packet(&mut self) -> Result<netsentinel_core::Recv<'_>, netsentinel_core::SourceError> {
+        if self.sent == self.n {
+            return Err(netsentinel_core::SourceError::Io {
+                path: "test".into(),
+                source: std::io::Error::other("disk gone"),
+            });
+        }
+        self.sent += 1;
+        Ok(netsentinel_core::Recv::Packet(
+            netsentinel_core::RawPacket {
+                ts: Timestamp::from_micros(i64::from(self.sent) * 1000),
+                data: &self.frame,
+                orig_len: self.frame.len() as u32,
+                link: LinkType::Ethernet,
+            },
+        ))
+    }
+    fn name(&self) -> &str {
+        "fails"
+    }
+}
+
+#[test]
+fn a_source_that_fails_ends_a_parallel_run_with_its_error_after_its_packets() {
+    let frame = udp_frame(
+        "10.0.0.1".parse().unwrap(),
+        "10.0.0.2".parse().unwrap(),
+        4000,
+        53,
+        b"x",
+    );
+    let config = EngineConfig::default();
+    let single = transcript(
+        &config,
+        1,
+        &mut FailsAfter {
+            n: 5000,
+            sent: 0,
+            frame: frame.clone(),
+        },
+    );
+    assert!(
+        single.1.as_ref().is_err_and(|e| e.contains("disk gone")),
+        "{:?}",
+        single.1
+    );
+    for threads in [2, 3] {
+        let parallel = transcript(
+            &config,
+            threads,
+            &mut FailsAfter {
+                n: 5000,
+                sent: 0,
+                frame: frame.clone(),
+            },
+        );
+        assert_same_transcript("failing source", &single, threads, &parallel);
+    }
+}
+
+/// Takes `left` records, then fails.
+struct FullDisk {
+    left: usize,
+}
+
+impl netsentinel_core::AlertSink for FullDisk {
+    fn alert(&mut self, _: &netsentinel_core::Alert) -> Result<(), netsentinel_core::SinkError> {
+        self.spend()
+    }
+    fn flow(&mut self, _: &netsentinel_core::Flow) -> Result<(), netsentinel_core::SinkError> {
+        self.spend()
+    }
+}
+
+impl FullDisk {
+    fn spend(&mut self) -> Result<(), netsentinel_core::SinkError> {
+        if self.left == 0 {
+            return Err(netsentinel_core::SinkError::Io(std::io::Error::other(
+                "disk full",
+            )));
+        }
+        self.left -= 1;
+        Ok(())
+    }
+}
+
+#[test]
+fn a_failing_sink_ends_a_parallel_run_with_its_error_and_every_thread_stops() {
+    let mut files = Vec::new();
+    captures(&data().join("corpus/attacks"), &mut files);
+    let file = files
+        .iter()
+        .find(|f| f.ends_with("scan_syn.pcap"))
+        .expect("scan_syn.pcap in the corpus");
+    for threads in [2, 4] {
+        let mut engine = netsentinel_core::Engine::builder(EngineConfig::default())
+            .builtin_detectors()
+            .sink(FullDisk { left: 100 })
+            .build()
+            .unwrap();
+        let result = engine.run_parallel(&mut FileSource::open(file).unwrap(), threads);
+        let err = result.expect_err("the sink failed");
+        assert!(err.to_string().contains("disk full"), "{err}");
+    }
+}

@@ -17,7 +17,7 @@
 //! **References**: MITRE ATT&CK T1071 (Application Layer Protocol) and T1029 (Scheduled
 //! Transfer); RITA's beacon analysis (Active Countermeasures).
 
-use std::collections::HashMap;
+use crate::detect::FastMap;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -81,7 +81,7 @@ type Key = (IpAddr, IpAddr, u16, u8);
 /// The `beaconing` detector.
 pub struct BeaconingDetector {
     cfg: BeaconingConfig,
-    series: HashMap<Key, Series>,
+    series: FastMap<Key, Series>,
     /// Keys turned away by full tables, per table.
     turned_away: [u64; 4],
 }
@@ -91,7 +91,7 @@ impl BeaconingDetector {
     pub fn new(config: &BeaconingConfig) -> Self {
         BeaconingDetector {
             cfg: config.clone(),
-            series: HashMap::new(),
+            series: FastMap::default(),
             turned_away: [0; 4],
         }
     }

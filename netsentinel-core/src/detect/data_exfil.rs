@@ -15,7 +15,7 @@
 //! **References**: MITRE ATT&CK T1048 (Exfiltration Over Alternative Protocol) and T1041
 //! (Exfiltration Over C2 Channel).
 
-use std::collections::HashMap;
+use crate::detect::FastMap;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -72,13 +72,13 @@ struct Volume {
 /// The `data_exfil` detector.
 pub struct DataExfilDetector {
     cfg: DataExfilConfig,
-    pairs: HashMap<(IpAddr, IpAddr), Volume>,
+    pairs: FastMap<(IpAddr, IpAddr), Volume>,
     /// Keys turned away by full tables, per table.
     turned_away: [u64; 4],
     /// Per local host: upload per window, over the windows that ended.
-    history: HashMap<IpAddr, Welford>,
+    history: FastMap<IpAddr, Welford>,
     /// Per local host: upload in its current window (all destinations).
-    current: HashMap<IpAddr, (Timestamp, u64)>,
+    current: FastMap<IpAddr, (Timestamp, u64)>,
 }
 
 impl DataExfilDetector {
@@ -86,10 +86,10 @@ impl DataExfilDetector {
     pub fn new(config: &DataExfilConfig) -> Self {
         DataExfilDetector {
             cfg: config.clone(),
-            pairs: HashMap::new(),
+            pairs: FastMap::default(),
             turned_away: [0; 4],
-            history: HashMap::new(),
-            current: HashMap::new(),
+            history: FastMap::default(),
+            current: FastMap::default(),
         }
     }
 

@@ -3,15 +3,9 @@
 //! those contacts were real use (a connection that carried data), and whether it was
 //! already reported. Bounded in keys and in values per key.
 
-use std::collections::{HashMap, HashSet};
-
-/// Keyed by addresses and ports an attacker chooses, on every packet: foldhash with a
-/// random seed per table (SipHash cost a few percent of the whole pipeline here).
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-/// See [`FastMap`].
-pub(crate) type FastSet<V> = HashSet<V, foldhash::fast::RandomState>;
 use std::hash::Hash;
 
+use crate::detect::{FastMap, FastSet};
 use crate::time::Timestamp;
 
 /// Values remembered per key; beyond this they are counted only.

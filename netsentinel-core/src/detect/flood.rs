@@ -3,19 +3,12 @@
 //! after a quiet period. The target (victim) is the key, so spoofed random sources do not
 //! spread the count, and the map of targets is bounded.
 
-use std::collections::{HashMap, HashSet};
-
-/// Keyed by addresses and ports an attacker chooses, on every packet: foldhash with a
-/// random seed per table (SipHash cost a few percent of the whole pipeline here).
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-/// See [`FastMap`].
-pub(crate) type FastSet<V> = HashSet<V, foldhash::fast::RandomState>;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
 use crate::alert::{Alert, Severity};
-use crate::detect::Context;
+use crate::detect::{Context, FastMap, FastSet};
 use crate::neighbor::{Mac, mac_to_string};
 use crate::time::Timestamp;
 

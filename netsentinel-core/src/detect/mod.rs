@@ -35,6 +35,12 @@ use serde::{Deserialize, Serialize};
 
 pub use flood::{FloodConfig, FloodDefaults};
 
+/// Maps and sets on the per-packet path: foldhash instead of SipHash (no key here comes
+/// with a HashDoS budget that the caps do not already bound).
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+/// See [`FastMap`].
+pub(crate) type FastSet<V> = std::collections::HashSet<V, foldhash::fast::RandomState>;
+
 use crate::alert::Alert;
 use crate::config::ConfigError;
 use crate::decode::PacketView;

@@ -156,7 +156,14 @@ impl IntelSet {
 
     /// Whether there is no indicator.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        // Asked for every packet: no sum over the prefix tables (the prefix tables are
+        // looked at only while everything else is empty).
+        self.ips.is_empty()
+            && self.domains.is_empty()
+            && self.ja3.is_empty()
+            && self.ja4.is_empty()
+            && self.v4_nets.values().all(HashMap::is_empty)
+            && self.v6_nets.values().all(HashMap::is_empty)
     }
 
     /// Adds one indicator of any kind; `false` if `token` is none.

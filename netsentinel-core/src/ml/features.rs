@@ -5,12 +5,10 @@
 //! model saved with one version refuses vectors of another. One vector per local host
 //! that sent or received traffic in the window.
 
-use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 // Hashed once or more per packet: a fast hash (foldhash), seeded per process.
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
+use crate::detect::{FastMap, FastSet};
 
 use serde::{Deserialize, Serialize};
 
