@@ -75,9 +75,10 @@ enum Command {
         /// Files are analysed without one unless told.
         #[arg(long)]
         data_dir: Option<PathBuf>,
-        /// Threads to analyse on (0: one per core). The result is the same on any number.
-        #[arg(long, default_value_t = 0)]
-        threads: usize,
+        /// Threads to analyse on (0: one per core); default: `analysis_threads` in the
+        /// configuration, one per core unless set. The output is the same on any number.
+        #[arg(long)]
+        threads: Option<usize>,
     },
     /// Analyse a capture and write one self-contained HTML page: bandwidth, protocols, top
     /// talkers, alert timeline, incidents, devices, alerts.
@@ -637,7 +638,7 @@ fn analyze(
     model: Option<&Path>,
     vault_path: Option<&Path>,
     data_dir: Option<&Path>,
-    threads: usize,
+    threads: Option<usize>,
 ) -> anyhow::Result<()> {
     let mut config = load_config(config)?;
     if let Some(model) = model {
@@ -683,6 +684,7 @@ fn analyze(
         .boxed_sink(make_sink(format, sink_out, &collected))
         .build()?;
     let mut source = ProgressSource::new(source);
+    let threads = threads.unwrap_or(config.analysis_threads);
     let result = engine.run_parallel(&mut source, threads);
     source.finish();
     let summary = result?;

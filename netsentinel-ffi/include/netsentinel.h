@@ -157,6 +157,8 @@ enum NsResult ns_engine_feed(struct NsEngine *engine,
                              size_t len);
 
 // Analyses a whole pcap or pcapng file, then ends the run as `ns_engine_finish` does.
+// The file is analysed on `analysis_threads` threads (configuration; default one per
+// core); records and callbacks come on the calling thread, the same as on one thread.
 //
 // # Safety
 // `engine` is from `ns_engine_new`; `path` is a NUL-terminated string.

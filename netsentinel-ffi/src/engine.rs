@@ -403,6 +403,8 @@ pub unsafe extern "C" fn ns_engine_feed(
 }
 
 /// Analyses a whole pcap or pcapng file, then ends the run as `ns_engine_finish` does.
+/// The file is analysed on `analysis_threads` threads (configuration; default one per
+/// core); records and callbacks come on the calling thread, the same as on one thread.
 ///
 /// # Safety
 /// `engine` is from `ns_engine_new`; `path` is a NUL-terminated string.
@@ -424,7 +426,8 @@ pub unsafe extern "C" fn ns_engine_analyze_file(
             Ok(s) => s,
             Err(err) => return engine_error(&err.into()),
         };
-        match engine.run(&mut source) {
+        let threads = engine.config().analysis_threads;
+        match engine.run_parallel(&mut source, threads) {
             Ok(summary) => {
                 e.summary = Some(summary);
                 NsResult::Ok

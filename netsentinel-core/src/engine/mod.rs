@@ -1,7 +1,8 @@
 //! The engine: source -> decode -> flows and statistics -> detectors -> sinks.
 //!
-//! Files are analysed on the calling thread ([`Engine::run`]): nothing is dropped and the
-//! result is deterministic. Live sources use [`Engine::run_threaded`]: a capture thread
+//! Files are analysed on the calling thread ([`Engine::run`]) or on several
+//! ([`Engine::run_parallel`], the same records in the same order): nothing is dropped and
+//! the result is deterministic. Live sources use [`Engine::run_threaded`]: a capture thread
 //! copies packets into a bounded queue and never blocks; when the analysis falls behind,
 //! packets are dropped and counted (`queue_drops`). Programs that get packets elsewhere
 //! push them with [`Engine::process`] and end with [`Engine::finish`].
