@@ -47,39 +47,43 @@ enum Format {
     Eve,
 }
 
+/// `netsentinel analyze`.
+#[derive(clap::Args)]
+struct AnalyzeArgs {
+    /// The capture file.
+    file: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Write output to this file instead of standard output.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// Engine configuration (JSON).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Anomaly model from `netsentinel train`: `ml_anomaly` judges every window with
+    /// it from the start (instead of learning first).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Add the credentials found to this vault (made by `netsentinel vault init`);
+    /// passphrase from NETSENTINEL_VAULT_PASSPHRASE or a prompt.
+    #[arg(long)]
+    vault: Option<PathBuf>,
+    /// Keep state in this data directory: start from its device inventory and
+    /// whitelist, append alerts and incidents to its logs, save what was learned.
+    /// Files are analysed without one unless told.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Threads to analyse on (0: one per core); default: `analysis_threads` in the
+    /// configuration, one per core unless set. The output is the same on any number.
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Analyse a pcap or pcapng file.
-    Analyze {
-        /// The capture file.
-        file: PathBuf,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-        /// Write output to this file instead of standard output.
-        #[arg(long, short)]
-        output: Option<PathBuf>,
-        /// Engine configuration (JSON).
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// Anomaly model from `netsentinel train`: `ml_anomaly` judges every window with
-        /// it from the start (instead of learning first).
-        #[arg(long)]
-        model: Option<PathBuf>,
-        /// Add the credentials found to this vault (made by `netsentinel vault init`);
-        /// passphrase from NETSENTINEL_VAULT_PASSPHRASE or a prompt.
-        #[arg(long)]
-        vault: Option<PathBuf>,
-        /// Keep state in this data directory: start from its device inventory and
-        /// whitelist, append alerts and incidents to its logs, save what was learned.
-        /// Files are analysed without one unless told.
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-        /// Threads to analyse on (0: one per core); default: `analysis_threads` in the
-        /// configuration, one per core unless set. The output is the same on any number.
-        #[arg(long)]
-        threads: Option<usize>,
-    },
+    Analyze(AnalyzeArgs),
     /// Analyse a capture and write one self-contained HTML page: bandwidth, protocols, top
     /// talkers, alert timeline, incidents, devices, alerts.
     Report {
@@ -300,25 +304,7 @@ fn main() -> ExitCode {
     let log_dir = monitor_log_dir(&cli.command);
     init_logging(log_dir.as_ref().map(|(d, k)| (d.as_path(), *k)));
     let result = match cli.command {
-        Command::Analyze {
-            file,
-            format,
-            output,
-            config,
-            model,
-            vault,
-            data_dir,
-            threads,
-        } => analyze(
-            &file,
-            format,
-            output.as_deref(),
-            config.as_deref(),
-            model.as_deref(),
-            vault.as_deref(),
-            data_dir.as_deref(),
-            threads,
-        ),
+        Command::Analyze(args) => analyze(&args),
         Command::Whitelist { remove, data_dir } => whitelist(&remove, data_dir.as_deref()),
         Command::Report {
             file,
@@ -629,18 +615,10 @@ impl<S: PacketSource> PacketSource for ProgressSource<S> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn analyze(
-    file: &Path,
-    format: Format,
-    output: Option<&Path>,
-    config: Option<&Path>,
-    model: Option<&Path>,
-    vault_path: Option<&Path>,
-    data_dir: Option<&Path>,
-    threads: Option<usize>,
-) -> anyhow::Result<()> {
-    let mut config = load_config(config)?;
+fn analyze(args: &AnalyzeArgs) -> anyhow::Result<()> {
+    let (file, format, output) = (&args.file, args.format, args.output.as_deref());
+    let (model, vault_path) = (args.model.as_deref(), args.vault.as_deref());
+    let mut config = load_config(args.config.as_deref())?;
     if let Some(model) = model {
         config.detectors.ml_anomaly.enabled = true;
         config.detectors.ml_anomaly.model_path = Some(model.to_path_buf());
@@ -656,7 +634,9 @@ fn analyze(
     } else {
         out
     };
-    let data_dir = data_dir
+    let data_dir = args
+        .data_dir
+        .as_deref()
         .map(|d| DataDir::open(d, config.storage.clone()))
         .transpose()?;
     if let Some(dir) = &data_dir {
@@ -684,7 +664,7 @@ fn analyze(
         .boxed_sink(make_sink(format, sink_out, &collected))
         .build()?;
     let mut source = ProgressSource::new(source);
-    let threads = threads.unwrap_or(config.analysis_threads);
+    let threads = args.threads.unwrap_or(config.analysis_threads);
     let result = engine.run_parallel(&mut source, threads);
     source.finish();
     let summary = result?;
