@@ -12,7 +12,8 @@
 //! - [`AlertSink`]s receive alerts, flows, anomalies and the final [`RunSummary`]
 //!   ([`JsonLinesSink`], [`EveSink`], [`ConsoleSink`], [`CollectSink`], [`FnSink`]).
 //! - [`Engine`] ties them together: `Engine::builder(config).detector(..).sink(..).build()`,
-//!   then [`Engine::run`] on a source, or [`Engine::process`] packet by packet.
+//!   then [`Engine::run`] on a source ([`Engine::run_parallel`] on several threads, with
+//!   the same output), or [`Engine::process`] packet by packet.
 //!
 //! ```no_run
 //! use netsentinel_core::{Engine, EngineConfig, EveSink, FileSource};
