@@ -219,3 +219,67 @@ fn a_failing_sink_ends_a_parallel_run_with_its_error_and_every_thread_stops() {
         assert!(err.to_string().contains("disk full"), "{err}");
     }
 }
+
+/// One packet of a random conversation mix: (kind, host pair, port, flags, payload byte,
+/// time step in ms).
+type RandomPacket = (u8, (u8, u8), u16, u8, u8, u16);
+
+fn frame_of(p: &RandomPacket) -> Vec<u8> {
+    let (kind, (a, b), port, flags, byte, _) = *p;
+    // A few hosts, so flows, scans and floods meet; some outside the local networks.
+    let host = |n: u8| match n % 4 {
+        3 => std::net::Ipv4Addr::new(203, 0, 113, n % 8),
+        _ => std::net::Ipv4Addr::new(192, 168, 1, n % 16),
+    };
+    let (src, dst) = (host(a), host(b));
+    let payload = vec![byte; usize::from(byte % 64)];
+    match kind % 5 {
+        0 | 1 => tcp_segment(
+            src,
+            dst,
+            40_000 + port % 64,
+            port % 1024,
+            flags,
+            u32::from(port),
+            &payload,
+        ),
+        2 => tcp_segment(
+            dst,
+            src,
+            port % 1024,
+            40_000 + port % 64,
+            flags,
+            u32::from(port),
+            &payload,
+        ),
+        3 => udp_frame(
+            src,
+            dst,
+            5000 + port % 8,
+            [53, 123, 161, 1900][usize::from(port % 4)],
+            &payload,
+        ),
+        _ => netsentinel_core::testutil::icmp_echo_frame(src, dst, flags % 2 == 0, port),
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// Any packet stream: the same transcript on 1 and on 3 threads.
+    #[test]
+    fn random_traffic_gives_the_same_records_on_more_threads(
+        packets in proptest::collection::vec(proptest::prelude::any::<RandomPacket>(), 1..600)
+    ) {
+        let mut source = MemorySource::new(LinkType::Ethernet);
+        let mut t = 1_700_000_000_000_000i64;
+        for p in &packets {
+            t += i64::from(p.5 % 3000) * 1000;
+            source.push(Timestamp::from_micros(t), frame_of(p));
+        }
+        let config = EngineConfig::default();
+        let single = transcript(&config, 1, &mut source.clone());
+        let parallel = transcript(&config, 3, &mut source.clone());
+        assert_same_transcript("random traffic", &single, 3, &parallel);
+    }
+}
