@@ -56,7 +56,7 @@ pub fn run(
     let live_host = match (input.file, input.live) {
         (Some(file), _) => {
             let mut source = super::ProgressSource::new(FileSource::open(file)?);
-            let result = engine.run(&mut source);
+            let result = engine.run_parallel(&mut source, config.analysis_threads);
             source.finish();
             result?;
             false

@@ -483,12 +483,13 @@ fn attach_data_dir(
 fn report(file: &Path, output: &Path, config: Option<&Path>) -> anyhow::Result<()> {
     let config = load_config(config)?;
     let collected = Arc::new(Mutex::new(TextReport::default()));
+    let threads = config.analysis_threads;
     let mut engine = Engine::builder(config)
         .builtin_detectors()
         .sink(TextSink(Arc::clone(&collected)))
         .build()?;
     let mut source = ProgressSource::new(FileSource::open(file)?);
-    let result = engine.run(&mut source);
+    let result = engine.run_parallel(&mut source, threads);
     source.finish();
     let summary = result?;
     let devices = engine.devices().report();

@@ -112,8 +112,8 @@ pub struct EngineConfig {
     /// Anomaly events written per anomaly name; further ones are only counted, so a
     /// malformed-packet flood cannot flood the output. Default 100.
     pub anomaly_events_per_kind: u64,
-    /// Threads that analyse a capture file (`netsentinel analyze`, the C API's
-    /// `ns_engine_analyze_file`); 0 is one per core. The output is the same on any
+    /// Threads that analyse a capture file (`netsentinel analyze`, `report` and `devices`,
+    /// the C API's `ns_engine_analyze_file`); 0 is one per core. The output is the same on any
     /// number ([`crate::Engine::run_parallel`]). Default 0.
     pub analysis_threads: usize,
 }
