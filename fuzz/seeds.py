@@ -90,6 +90,7 @@ def main():
     pcap_file = Corpus("pcap_file")
     decode_packet = Corpus("decode_packet")
     engine_feed = Corpus("engine_feed")
+    parallel_identity = Corpus("parallel_identity")
     app_parsers = Corpus("app_parsers")
     tcp_streams = Corpus("tcp_streams")
     for path in captures:
@@ -133,9 +134,10 @@ def main():
                     break
         if feed:
             engine_feed.add(bytes(feed))
+            parallel_identity.add(bytes(feed))
         for chunks in conversations.values():
             tcp_streams.add(bytes(chunks[:16384]))
-    for c in (pcap_file, decode_packet, engine_feed, app_parsers, tcp_streams):
+    for c in (pcap_file, decode_packet, engine_feed, parallel_identity, app_parsers, tcp_streams):
         print(f"{c.dir.relative_to(ROOT)}: {c.count} new seeds", file=sys.stderr)
 
 

@@ -3,7 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use netsentinel_core::{CollectSink, Engine, EngineConfig, LinkType, RawPacket, Timestamp};
+use netsentinel_core::testutil::frames_from_bytes;
+use netsentinel_core::{CollectSink, Engine, EngineConfig};
 
 fuzz_target!(|data: &[u8]| {
     let mut config = EngineConfig::default();
@@ -11,18 +12,5 @@ fuzz_target!(|data: &[u8]| {
     let Ok(mut engine) = Engine::builder(config).builtin_detectors().sink(CollectSink::new()).build() else {
         return;
     };
-    // Each frame: 1 length byte, 1 time step byte, then that many bytes.
-    let mut rest = data;
-    let mut ts = Timestamp::from_micros(1_000_000);
-    while let [len, step, tail @ ..] = rest {
-        let n = usize::from(*len).min(tail.len());
-        let (frame, next) = tail.split_at(n);
-        ts = ts.add_micros(i64::from(*step) * 100_000);
-        let raw = RawPacket { ts, data: frame, orig_len: frame.len() as u32, link: LinkType::Ethernet };
-        if engine.process(&raw).is_err() {
-            return;
-        }
-        rest = next;
-    }
-    let _ = engine.finish();
+    let _ = engine.run(&mut frames_from_bytes(data));
 });

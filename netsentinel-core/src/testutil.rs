@@ -220,3 +220,19 @@ pub fn assert_same_transcript(
         "{name}: record counts differ on {threads} threads"
     );
 }
+
+/// Ethernet frames cut from arbitrary bytes, as the fuzz targets read them: each frame is
+/// one length byte, one time-step byte (tenths of a second), then that many bytes.
+pub fn frames_from_bytes(data: &[u8]) -> crate::source::MemorySource {
+    let mut source = crate::source::MemorySource::new(crate::source::LinkType::Ethernet);
+    let mut rest = data;
+    let mut ts = Timestamp::from_micros(1_000_000);
+    while let [len, step, tail @ ..] = rest {
+        let n = usize::from(*len).min(tail.len());
+        let (frame, next) = tail.split_at(n);
+        ts = ts.add_micros(i64::from(*step) * 100_000);
+        source.push(ts, frame.to_vec());
+        rest = next;
+    }
+    source
+}

@@ -1,0 +1,17 @@
+//! Differential: any bytes, cut into Ethernet frames (as `engine_feed`), give the same
+//! sink transcript (every alert, flow, anomaly, incident and the summary, in order) on one
+//! thread and on three (`Engine::run_parallel`).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use netsentinel_core::EngineConfig;
+use netsentinel_core::testutil::{assert_same_transcript, frames_from_bytes, transcript};
+
+fuzz_target!(|data: &[u8]| {
+    let mut config = EngineConfig::default();
+    config.flow.max_flows = 16; // exercise eviction
+    let source = frames_from_bytes(data);
+    let single = transcript(&config, 1, &mut source.clone());
+    let parallel = transcript(&config, 3, &mut source.clone());
+    assert_same_transcript("fuzz input", &single, 3, &parallel);
+});
