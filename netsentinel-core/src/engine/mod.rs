@@ -193,31 +193,7 @@ impl EngineBuilder {
             return Err(e.into());
         }
         self.config.validate()?;
-        let mut packet_dispatch: [Vec<usize>; 6] = Default::default();
-        let mut flow_end = Vec::new();
-        let mut tick = Vec::new();
-        let classes = [
-            Interest::TCP,
-            Interest::UDP,
-            Interest::ICMP,
-            Interest::ARP,
-            Interest::OTHER_IP,
-            Interest::NON_IP,
-        ];
-        for (i, d) in self.detectors.iter().enumerate() {
-            let interest = d.interest();
-            for (c, class) in classes.iter().enumerate() {
-                if interest.contains(*class) {
-                    packet_dispatch[c].push(i);
-                }
-            }
-            if interest.contains(Interest::FLOW_END) {
-                flow_end.push(i);
-            }
-            if interest.contains(Interest::TICK) {
-                tick.push(i);
-            }
-        }
+        let dispatch = Dispatch::new(self.detectors.iter().map(|d| d.interest()));
         let tick_micros =
             i64::try_from(self.config.tick_interval_ms.saturating_mul(1000)).unwrap_or(i64::MAX);
         let recorder = match (
@@ -264,9 +240,7 @@ impl EngineBuilder {
                 .map(|d| d.interest().contains(Interest::DEVICES))
                 .collect(),
             detectors: self.detectors,
-            packet_dispatch,
-            flow_end,
-            tick,
+            dispatch,
             alerts: Vec::new(),
             ended: Vec::new(),
             tick_micros,
@@ -311,10 +285,7 @@ pub struct Engine {
     detectors: Vec<Box<dyn Detector>>,
     /// Per detector: whether it reads the device inventory ([`Interest::DEVICES`]).
     reads_devices: Vec<bool>,
-    /// Detector indices per packet class, in [`Interest`] bit order.
-    packet_dispatch: [Vec<usize>; 6],
-    flow_end: Vec<usize>,
-    tick: Vec<usize>,
+    dispatch: Dispatch,
     alerts: Vec<Alert>,
     ended: Vec<Flow>,
     tick_micros: i64,
@@ -326,9 +297,55 @@ pub struct Engine {
     source_stats: SourceStats,
 }
 
+/// `cx` with the device inventory when the detector reads it ([`Interest::DEVICES`]).
+fn detector_context<'e>(cx: Context<'e>, devices: Option<&'e DeviceInventory>) -> Context<'e> {
+    match devices {
+        Some(d) => cx.with_devices(d),
+        None => cx,
+    }
+}
+
 /// Flows ended at a time by [`Engine::finish`]: ending a million flows at once would copy
 /// them all before any is handed on.
 const FINISH_BATCH: usize = 4096;
+
+/// Which detectors (by index into a list) to call for each kind of event, in list order.
+#[derive(Default)]
+struct Dispatch {
+    /// Per packet class, in [`Interest`] bit order ([`class_index`]).
+    packet: [Vec<usize>; 6],
+    flow_end: Vec<usize>,
+    tick: Vec<usize>,
+}
+
+impl Dispatch {
+    /// From the detectors' interests, in their order.
+    fn new(interests: impl Iterator<Item = Interest>) -> Self {
+        const CLASSES: [Interest; 6] = [
+            Interest::TCP,
+            Interest::UDP,
+            Interest::ICMP,
+            Interest::ARP,
+            Interest::OTHER_IP,
+            Interest::NON_IP,
+        ];
+        let mut d = Dispatch::default();
+        for (i, interest) in interests.enumerate() {
+            for (c, class) in CLASSES.iter().enumerate() {
+                if interest.contains(*class) {
+                    d.packet[c].push(i);
+                }
+            }
+            if interest.contains(Interest::FLOW_END) {
+                d.flow_end.push(i);
+            }
+            if interest.contains(Interest::TICK) {
+                d.tick.push(i);
+            }
+        }
+        d
+    }
+}
 
 fn class_index(i: Interest) -> usize {
     match i {
@@ -474,23 +491,23 @@ impl Engine {
             identify_process(resolver.as_mut(), self.flows.get_mut(h));
         }
         let class = class_index(Interest::of_packet(&pkt));
-        if !self.packet_dispatch[class].is_empty() {
+        if !self.dispatch.packet[class].is_empty() {
             let (flow, from_initiator) = match handle {
                 Some(h) => (Some(self.flows.get(h)), h.from_initiator),
                 None => (None, true),
             };
-            for &i in &self.packet_dispatch[class] {
-                let mut cx = Context::new(
-                    pkt.ts,
-                    flow,
-                    from_initiator,
-                    &self.neighbors,
-                    &self.local,
-                    &mut self.alerts,
+            for &i in &self.dispatch.packet[class] {
+                let mut cx = detector_context(
+                    Context::new(
+                        pkt.ts,
+                        flow,
+                        from_initiator,
+                        &self.neighbors,
+                        &self.local,
+                        &mut self.alerts,
+                    ),
+                    self.reads_devices[i].then_some(&self.devices),
                 );
-                if self.reads_devices[i] {
-                    cx = cx.with_devices(&self.devices);
-                }
                 self.detectors[i].on_packet(&pkt, &mut cx);
             }
         }
@@ -577,18 +594,18 @@ impl Engine {
             self.write_incident_captures(now, false);
         }
         self.out.close_idle(now)?;
-        for &i in &self.tick {
-            let mut cx = Context::new(
-                now,
-                None,
-                true,
-                &self.neighbors,
-                &self.local,
-                &mut self.alerts,
+        for &i in &self.dispatch.tick {
+            let mut cx = detector_context(
+                Context::new(
+                    now,
+                    None,
+                    true,
+                    &self.neighbors,
+                    &self.local,
+                    &mut self.alerts,
+                ),
+                self.reads_devices[i].then_some(&self.devices),
             );
-            if self.reads_devices[i] {
-                cx = cx.with_devices(&self.devices);
-            }
             self.detectors[i].on_tick(now, &mut cx);
         }
         self.drain(now)
@@ -601,18 +618,18 @@ impl Engine {
             let ended = std::mem::take(&mut self.ended);
             for f in &ended {
                 self.traffic.flow_ended(f);
-                for &i in &self.flow_end {
-                    let mut cx = Context::new(
-                        now,
-                        Some(f),
-                        true,
-                        &self.neighbors,
-                        &self.local,
-                        &mut self.alerts,
+                for &i in &self.dispatch.flow_end {
+                    let mut cx = detector_context(
+                        Context::new(
+                            now,
+                            Some(f),
+                            true,
+                            &self.neighbors,
+                            &self.local,
+                            &mut self.alerts,
+                        ),
+                        self.reads_devices[i].then_some(&self.devices),
                     );
-                    if self.reads_devices[i] {
-                        cx = cx.with_devices(&self.devices);
-                    }
                     self.detectors[i].on_flow_end(f, &mut cx);
                 }
                 self.out.flow_ended(f, &self.local)?;
@@ -650,17 +667,17 @@ impl Engine {
         if self.last_ts.is_some() {
             self.tick_at(now)?;
             for (i, d) in self.detectors.iter_mut().enumerate() {
-                let mut cx = Context::new(
-                    now,
-                    None,
-                    true,
-                    &self.neighbors,
-                    &self.local,
-                    &mut self.alerts,
+                let mut cx = detector_context(
+                    Context::new(
+                        now,
+                        None,
+                        true,
+                        &self.neighbors,
+                        &self.local,
+                        &mut self.alerts,
+                    ),
+                    self.reads_devices[i].then_some(&self.devices),
                 );
-                if self.reads_devices[i] {
-                    cx = cx.with_devices(&self.devices);
-                }
                 d.on_finish(now, &mut cx);
             }
             self.drain(now)?;

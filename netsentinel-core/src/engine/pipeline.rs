@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-use super::{Engine, FINISH_BATCH, Output, RunSummary, class_index};
+use super::{Dispatch, Engine, FINISH_BATCH, Output, RunSummary, class_index, detector_context};
 use crate::alert::Alert;
 use crate::decode::{Network, PacketView, decode};
 use crate::detect::{Context, Detector, Interest};
@@ -285,9 +285,7 @@ fn read_packets<S: PacketSource + ?Sized>(
 struct DetectorGroup<'e> {
     members: Vec<Member<'e>>,
     /// Member positions per packet class, per flow end, per tick, in registration order.
-    packet: [Vec<usize>; 6],
-    flow_end: Vec<usize>,
-    tick: Vec<usize>,
+    dispatch: Dispatch,
     /// This thread's copy of the ARP neighbour table, learned from the same packets.
     neighbors: NeighborTable,
     local: LocalNetworks,
@@ -296,35 +294,10 @@ struct DetectorGroup<'e> {
 
 impl<'e> DetectorGroup<'e> {
     fn new(members: Vec<Member<'e>>, neighbors: NeighborTable, local: LocalNetworks) -> Self {
-        let classes = [
-            Interest::TCP,
-            Interest::UDP,
-            Interest::ICMP,
-            Interest::ARP,
-            Interest::OTHER_IP,
-            Interest::NON_IP,
-        ];
-        let mut packet: [Vec<usize>; 6] = Default::default();
-        let (mut flow_end, mut tick) = (Vec::new(), Vec::new());
-        for (m, (_, d, _)) in members.iter().enumerate() {
-            let interest = d.interest();
-            for (c, class) in classes.iter().enumerate() {
-                if interest.contains(*class) {
-                    packet[c].push(m);
-                }
-            }
-            if interest.contains(Interest::FLOW_END) {
-                flow_end.push(m);
-            }
-            if interest.contains(Interest::TICK) {
-                tick.push(m);
-            }
-        }
+        let dispatch = Dispatch::new(members.iter().map(|(_, d, _)| d.interest()));
         DetectorGroup {
             members,
-            packet,
-            flow_end,
-            tick,
+            dispatch,
             neighbors,
             local,
             out: TaggedAlerts::default(),
@@ -334,7 +307,7 @@ impl<'e> DetectorGroup<'e> {
     /// Whether the event at `e` needs its packet decoded here.
     fn needs_packet(&self, event: Event) -> bool {
         matches!(event, Event::Packet { class, .. }
-            if !self.packet[class as usize].is_empty() || class as usize == class_index(Interest::ARP))
+            if !self.dispatch.packet[class as usize].is_empty() || class as usize == class_index(Interest::ARP))
     }
 
     /// Runs this group's detectors on event `e` of `batch`; `pkt` is its packet, decoded,
@@ -360,14 +333,16 @@ impl<'e> DetectorGroup<'e> {
                         self.neighbors.learn(arp, pkt.ts);
                     }
                     (
-                        &self.packet[class as usize],
+                        &self.dispatch.packet[class as usize],
                         pkt.ts,
                         batch.flow(flow),
                         from_initiator,
                     )
                 }
-                Event::Tick(now) => (&self.tick, now, None, true),
-                Event::FlowEnd { flow, now } => (&self.flow_end, now, batch.flow(flow), true),
+                Event::Tick(now) => (&self.dispatch.tick, now, None, true),
+                Event::FlowEnd { flow, now } => {
+                    (&self.dispatch.flow_end, now, batch.flow(flow), true)
+                }
                 Event::Finish(now) => (&[], now, None, true),
                 Event::Drain(_) => return,
             };
@@ -381,17 +356,17 @@ impl<'e> DetectorGroup<'e> {
         for &m in calls {
             let (index, detector, reads_devices) = &mut self.members[m];
             let before = self.out.alerts.len();
-            let mut cx = Context::new(
-                now,
-                flow,
-                from_initiator,
-                &self.neighbors,
-                &self.local,
-                &mut self.out.alerts,
+            let mut cx = detector_context(
+                Context::new(
+                    now,
+                    flow,
+                    from_initiator,
+                    &self.neighbors,
+                    &self.local,
+                    &mut self.out.alerts,
+                ),
+                devices.filter(|_| *reads_devices),
             );
-            if *reads_devices && let Some(devices) = devices {
-                cx = cx.with_devices(devices);
-            }
             match event {
                 Event::Packet { .. } => {
                     if let Some(pkt) = pkt {
@@ -673,7 +648,7 @@ impl Engine {
             out,
             detectors,
             reads_devices,
-            packet_dispatch,
+            dispatch,
             tick_micros,
             next_tick,
             last_ts,
@@ -690,7 +665,7 @@ impl Engine {
             next_tick,
             last_ts,
             tick_micros: *tick_micros,
-            wanted: std::array::from_fn(|c| !packet_dispatch[c].is_empty()),
+            wanted: std::array::from_fn(|c| !dispatch.packet[c].is_empty()),
             ended: Vec::new(),
             batch: Batch::default(),
         };
