@@ -12,15 +12,14 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::hash::BuildHasher;
 
-use hashbrown::HashTable;
-
 use serde::Serialize;
 
+use super::index::{FlowIndex, fingerprint};
 use super::{DirectionStats, Flow, FlowConfig, FlowEndReason, FlowId, FlowKey, TcpState};
 use crate::decode::{Fragment, PacketView, TcpFlags, Transport};
 use crate::time::Timestamp;
 
-/// Timeout classes; each has its own LRU list so expiry only ever looks at list heads.
+/// Timeout classes; each has its own expiry heap so expiry only ever looks at heap tops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 enum Class {
@@ -98,10 +97,10 @@ pub struct FlowTableStats {
 /// assert_eq!(table.stats().active, 0);
 /// ```
 pub struct FlowTable {
-    /// Slot indices, hashed by their flow's key. Only 4 bytes an entry: the key compare
-    /// reads the slot, which the update needs anyway, so a packet costs one cache miss
-    /// into the slab instead of one into a key-holding index plus one into the slab.
-    index: HashTable<u32>,
+    /// Slot indices by a fingerprint of their flow's key. The key compare reads the slot,
+    /// which the update needs anyway, so a packet costs one cache miss into the index
+    /// and one into the slab.
+    index: FlowIndex,
     hasher: foldhash::fast::RandomState,
     slots: Vec<Slot>,
     free: Vec<u32>,
@@ -130,7 +129,7 @@ impl FlowTable {
         timeouts[Class::Other as usize] = us(config.other_timeout_secs);
         FlowTable {
             // Pre-sized so ordinary tables never rehash: growing re-reads every slot's key.
-            index: HashTable::with_capacity(config.max_flows.min(1 << 18)),
+            index: FlowIndex::with_capacity(config.max_flows.min(1 << 18)),
             hasher: foldhash::fast::RandomState::default(),
             // Capacity is only reserved address space until used; it saves the copy (and the
             // transient double footprint) of growing a large table.
@@ -164,7 +163,7 @@ impl FlowTable {
 
     /// Live flows, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &Flow> {
-        self.index.iter().map(|&s| &self.slots[s as usize].flow)
+        self.slots.iter().filter(|s| s.live).map(|s| &s.flow)
     }
 
     /// Accounts one packet: finds or creates its flow. `None` for packets without an IP
@@ -184,40 +183,37 @@ impl FlowTable {
             let s = &self.slots[slot as usize];
             s.live && s.flow.key == key
         });
-        let (found, hash) = match cached {
+        let (found, fp) = match cached {
             Some(slot) => (Some(slot), None),
             None => {
-                let hash = self.hasher.hash_one(key);
+                let fp = fingerprint(self.hasher.hash_one(key));
                 let slots = &self.slots;
-                let found = self
-                    .index
-                    .find(hash, |&i| slots[i as usize].flow.key == key)
-                    .copied();
-                (found, Some(hash))
+                let found = self.index.find(fp, |i| slots[i as usize].flow.key == key);
+                (found, Some(fp))
             }
         };
-        let hash = || hash.unwrap_or_else(|| self.hasher.hash_one(key));
+        let fp = || fp.unwrap_or_else(|| fingerprint(self.hasher.hash_one(key)));
         let slot = match found {
             Some(slot) => {
                 let syn_only =
                     tcp_flags.is_some_and(|f| f.has(TcpFlags::SYN) && !f.has(TcpFlags::ACK));
                 if syn_only && self.slots[slot as usize].flow.tcp_state.is_closed() {
-                    let hash = hash();
+                    let fp = fp();
                     self.stats.reused += 1;
                     self.end(slot, FlowEndReason::Reused);
                     created = true;
-                    self.create(key, hash, lo_to_hi, pkt, tcp_flags)
+                    self.create(key, fp, lo_to_hi, pkt, tcp_flags)
                 } else {
                     slot
                 }
             }
             None => {
-                let hash = hash();
+                let fp = fp();
                 if self.index.len() >= self.max_flows {
                     self.evict_one();
                 }
                 created = true;
-                self.create(key, hash, lo_to_hi, pkt, tcp_flags)
+                self.create(key, fp, lo_to_hi, pkt, tcp_flags)
             }
         };
         self.last = Some(slot);
@@ -286,7 +282,8 @@ impl FlowTable {
 
     /// Ends up to `max` live flows (end of capture), in creation order; `true` while
     /// flows remain. Lets the caller hand ended flows on in batches instead of holding a
-    /// copy of the whole table at once.
+    /// copy of the whole table at once. Every flow live at the first call is ending: a
+    /// packet accounted between two calls starts a new flow.
     pub fn finish_some(&mut self, max: usize) -> bool {
         if self.finishing.is_empty() {
             // One sequential pass over the slab, then a sort of small (id, slot) pairs:
@@ -305,6 +302,9 @@ impl FlowTable {
             if self.finishing.is_empty() {
                 return false;
             }
+            // All of them end: one clear instead of a lookup (two cache misses) per flow.
+            self.index.clear();
+            self.last = None;
         }
         for _ in 0..max {
             let Some(slot) = self.finishing.pop() else {
@@ -312,7 +312,7 @@ impl FlowTable {
             };
             if self.slots[slot as usize].live {
                 self.stats.ended_at_eof += 1;
-                self.end(slot, FlowEndReason::EndOfCapture);
+                self.retire(slot, FlowEndReason::EndOfCapture);
             }
         }
         !self.finishing.is_empty()
@@ -325,8 +325,8 @@ impl FlowTable {
 
     /// Approximate heap bytes held per flow slot (slab slot + index entry).
     pub fn bytes_per_flow() -> usize {
-        // hashbrown: a u32 slot index + 1 control byte, at up to 87.5% load.
-        let index = (size_of::<u32>() + 1) * 8 / 7;
+        // An 8-byte bucket at up to half load.
+        let index = 2 * size_of::<u64>();
         // At least one heap entry per flow.
         size_of::<Slot>() + index + size_of::<Entry>()
     }
@@ -334,7 +334,7 @@ impl FlowTable {
     fn create(
         &mut self,
         key: FlowKey,
-        hash: u64,
+        fp: u32,
         lo_to_hi: bool,
         pkt: &PacketView<'_>,
         tcp_flags: Option<TcpFlags>,
@@ -393,10 +393,7 @@ impl FlowTable {
         };
         let generation = self.slots[index as usize].generation;
         self.heaps[class as usize].push(Reverse((pkt.ts, index, generation)));
-        let (slots, hasher) = (&self.slots, &self.hasher);
-        self.index.insert_unique(hash, index, |&i| {
-            hasher.hash_one(slots[i as usize].flow.key)
-        });
+        self.index.insert(fp, index);
         self.stats.created += 1;
         self.stats.active += 1;
         self.stats.peak_active = self.stats.peak_active.max(self.stats.active);
@@ -444,15 +441,19 @@ impl FlowTable {
         }
     }
 
+    /// Ends a live flow: out of the index, then [`retire`](Self::retire).
     fn end(&mut self, slot: u32, reason: FlowEndReason) {
+        let fp = fingerprint(self.hasher.hash_one(self.slots[slot as usize].flow.key));
+        self.index.remove(fp, slot);
+        self.retire(slot, reason);
+    }
+
+    /// Ends a live flow that is no longer indexed: frees its slot and queues a copy.
+    fn retire(&mut self, slot: u32, reason: FlowEndReason) {
         let s = &mut self.slots[slot as usize];
         s.flow.end_reason = reason;
         s.live = false;
         s.generation = s.generation.wrapping_add(1);
-        let hash = self.hasher.hash_one(s.flow.key);
-        if let Ok(entry) = self.index.find_entry(hash, |&i| i == slot) {
-            entry.remove();
-        }
         self.ended.push(s.flow.clone());
         self.free.push(slot);
         self.stats.active -= 1;
