@@ -188,3 +188,60 @@ fn bytes_per_flow_stays_small() {
     eprintln!("bytes per flow: {n} (Flow {})", size_of::<Flow>());
     assert!(n <= 200, "{n} bytes per flow");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    /// Random packets among a few endpoints, with a small cap and short timeouts, so flows
+    /// are created, found, reused, evicted and timed out in every order: at every step no
+    /// two live flows share a key, the live count is what the table says and within its
+    /// cap, and in the end every packet is counted in exactly one flow.
+    #[test]
+    fn every_packet_lands_in_exactly_one_flow(
+        max_flows in 1usize..24,
+        packets in proptest::collection::vec(
+            (0u8..6, 0u8..6, 0u16..4, 0u8..4, 0u8..3, 0u32..4_000_000),
+            1..300,
+        ),
+    ) {
+        let config = FlowConfig {
+            max_flows,
+            tcp_established_timeout_secs: 3,
+            tcp_new_timeout_secs: 1,
+            tcp_closed_timeout_secs: 1,
+            udp_timeout_secs: 2,
+            icmp_timeout_secs: 1,
+            ..FlowConfig::default()
+        };
+        let mut table = FlowTable::new(config);
+        let mut done = Vec::new();
+        let mut now = 0i64;
+        let mut with_flow = 0u64;
+        for (src, dst, port, flags, kind, gap) in packets {
+            now += i64::from(gap);
+            let (src, dst) = (Ipv4Addr::new(10, 0, 0, src), Ipv4Addr::new(10, 0, 0, dst));
+            let frame = match kind {
+                0 => tcp_frame(src, dst, 5000 + port, 80, [S, SA, AK, FA][usize::from(flags)], b""),
+                1 => udp_frame(src, dst, 5000 + port, 53, b"q"),
+                _ => icmp_echo_frame(src, dst, flags % 2 == 0, port),
+            };
+            if flags == 3 && kind == 1 {
+                table.expire(Timestamp::from_micros(now));
+            }
+            if feed(&mut table, now as f64 / 1e6, &frame).is_some() {
+                with_flow += 1;
+            }
+            table.take_ended(&mut done);
+            let live: Vec<&Flow> = table.iter().collect();
+            proptest::prop_assert_eq!(live.len() as u64, table.stats().active);
+            proptest::prop_assert!(live.len() <= max_flows);
+            let keys: std::collections::HashSet<FlowKey> = live.iter().map(|f| f.key).collect();
+            proptest::prop_assert_eq!(keys.len(), live.len(), "two live flows share a key");
+        }
+        table.finish();
+        table.take_ended(&mut done);
+        proptest::prop_assert_eq!(table.stats().active, 0);
+        proptest::prop_assert_eq!(done.iter().map(Flow::packets).sum::<u64>(), with_flow);
+        let ids: std::collections::HashSet<FlowId> = done.iter().map(|f| f.id).collect();
+        proptest::prop_assert_eq!(ids.len(), done.len());
+    }
+}
