@@ -114,6 +114,14 @@ impl FlowIndex {
         true
     }
 
+    /// Every slot held, in no particular order.
+    pub(super) fn slots(&self) -> impl Iterator<Item = u32> + '_ {
+        self.buckets
+            .iter()
+            .filter(|&&b| b != 0)
+            .map(|&b| (b as u32).wrapping_sub(1))
+    }
+
     /// Removes every entry.
     pub(super) fn clear(&mut self) {
         self.buckets.fill(0);
@@ -196,6 +204,11 @@ mod tests {
                     }
                 }
                 prop_assert_eq!(index.len(), model.len());
+                let mut held: Vec<u32> = index.slots().collect();
+                held.sort_unstable();
+                let mut expected: Vec<u32> = model.keys().copied().collect();
+                expected.sort_unstable();
+                prop_assert_eq!(held, expected);
                 for (&slot, &fp) in &model {
                     prop_assert_eq!(index.find(fp, |s| s == slot), Some(slot));
                 }

@@ -163,7 +163,14 @@ impl FlowTable {
 
     /// Live flows, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &Flow> {
-        self.slots.iter().filter(|s| s.live).map(|s| &s.flow)
+        // While the end of capture is ending flows, those still to end are no longer
+        // indexed (the index was cleared for them) but are live.
+        self.index
+            .slots()
+            .chain(self.finishing.iter().copied())
+            .map(|slot| &self.slots[slot as usize])
+            .filter(|s| s.live)
+            .map(|s| &s.flow)
     }
 
     /// Accounts one packet: finds or creates its flow. `None` for packets without an IP

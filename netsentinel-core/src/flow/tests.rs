@@ -182,6 +182,28 @@ fn finish_ends_all_in_creation_order() {
 }
 
 #[test]
+fn flows_still_to_end_at_end_of_capture_are_listed() {
+    let mut t = FlowTable::new(FlowConfig::default());
+    for port in 1..=5 {
+        feed(&mut t, 0.0, &udp_frame(A, B, port, 53, b""));
+    }
+    assert!(t.finish_some(2));
+    assert_eq!(ended(&mut t).len(), 2);
+    let listed: Vec<u64> = t.iter().map(|f| f.id.0).collect();
+    assert_eq!(listed.len() as u64, t.stats().active);
+    assert_eq!(listed.len(), 3);
+    // A packet between two calls starts a new flow, listed too, and is not ended by them.
+    feed(&mut t, 1.0, &udp_frame(A, B, 1, 53, b""));
+    assert_eq!(t.iter().count(), 4);
+    assert!(!t.finish_some(10));
+    assert_eq!(ended(&mut t).len(), 3);
+    assert_eq!(t.iter().map(|f| f.id.0).collect::<Vec<_>>(), vec![6]);
+    t.finish();
+    assert_eq!(ended(&mut t).len(), 1);
+    assert_eq!(t.iter().count(), 0);
+}
+
+#[test]
 fn bytes_per_flow_stays_small() {
     // Recorded in docs/BENCHMARKS.md; a regression here doubles the memory of a flood.
     let n = FlowTable::bytes_per_flow();
