@@ -305,6 +305,17 @@ fn detector_context<'e>(cx: Context<'e>, devices: Option<&'e DeviceInventory>) -
     }
 }
 
+/// Which detectors [`Engine::call_detectors`] calls.
+#[derive(Clone, Copy)]
+enum Calls {
+    /// Those that asked for ticks.
+    Tick,
+    /// Those that asked for ended flows.
+    FlowEnd,
+    /// All of them (the end of the input).
+    Every,
+}
+
 /// Flows ended at a time by [`Engine::finish`]: ending a million flows at once would copy
 /// them all before any is handed on.
 const FINISH_BATCH: usize = 4096;
@@ -594,21 +605,45 @@ impl Engine {
             self.write_incident_captures(now, false);
         }
         self.out.close_idle(now)?;
-        for &i in &self.dispatch.tick {
-            let mut cx = detector_context(
-                Context::new(
-                    now,
-                    None,
-                    true,
-                    &self.neighbors,
-                    &self.local,
-                    &mut self.alerts,
-                ),
-                self.reads_devices[i].then_some(&self.devices),
-            );
-            self.detectors[i].on_tick(now, &mut cx);
-        }
+        self.call_detectors(Calls::Tick, now, None, |d, cx| d.on_tick(now, cx));
         self.drain(now)
+    }
+
+    /// Calls `call` on the detectors `calls` names, in registration order, each with a
+    /// context for `now` and `flow` (and the device inventory if it reads it).
+    fn call_detectors(
+        &mut self,
+        calls: Calls,
+        now: Timestamp,
+        flow: Option<&Flow>,
+        mut call: impl FnMut(&mut dyn Detector, &mut Context<'_>),
+    ) {
+        let Engine {
+            detectors,
+            dispatch,
+            neighbors,
+            local,
+            alerts,
+            devices,
+            reads_devices,
+            ..
+        } = self;
+        let every: Vec<usize>;
+        let which: &[usize] = match calls {
+            Calls::Tick => &dispatch.tick,
+            Calls::FlowEnd => &dispatch.flow_end,
+            Calls::Every => {
+                every = (0..detectors.len()).collect();
+                &every
+            }
+        };
+        for &i in which {
+            let mut cx = detector_context(
+                Context::new(now, flow, true, neighbors, local, alerts),
+                reads_devices[i].then_some(&*devices),
+            );
+            call(detectors[i].as_mut(), &mut cx);
+        }
     }
 
     /// Hands ended flows to detectors, statistics and sinks; alerts to sinks.
@@ -618,20 +653,7 @@ impl Engine {
             let ended = std::mem::take(&mut self.ended);
             for f in &ended {
                 self.traffic.flow_ended(f);
-                for &i in &self.dispatch.flow_end {
-                    let mut cx = detector_context(
-                        Context::new(
-                            now,
-                            Some(f),
-                            true,
-                            &self.neighbors,
-                            &self.local,
-                            &mut self.alerts,
-                        ),
-                        self.reads_devices[i].then_some(&self.devices),
-                    );
-                    self.detectors[i].on_flow_end(f, &mut cx);
-                }
+                self.call_detectors(Calls::FlowEnd, now, Some(f), |d, cx| d.on_flow_end(f, cx));
                 self.out.flow_ended(f, &self.local)?;
             }
             self.ended = ended;
@@ -666,20 +688,7 @@ impl Engine {
         self.drain(now)?;
         if self.last_ts.is_some() {
             self.tick_at(now)?;
-            for (i, d) in self.detectors.iter_mut().enumerate() {
-                let mut cx = detector_context(
-                    Context::new(
-                        now,
-                        None,
-                        true,
-                        &self.neighbors,
-                        &self.local,
-                        &mut self.alerts,
-                    ),
-                    self.reads_devices[i].then_some(&self.devices),
-                );
-                d.on_finish(now, &mut cx);
-            }
+            self.call_detectors(Calls::Every, now, None, |d, cx| d.on_finish(now, cx));
             self.drain(now)?;
         }
         self.close_run(now)
