@@ -163,9 +163,9 @@ struct CompleteForest {
     thresholds: Vec<f64>,
     /// Split feature per inner slot.
     features: Vec<u32>,
-    /// `feature * LANES` per inner slot, where the feature's values start in an interleaved
-    /// group (read on the fast path only, where features < [`FAST_FEATURES`]).
-    lane_offsets: Vec<u8>,
+    /// Split feature per inner slot as a byte (read on the fast path only, where there are
+    /// at most [`FAST_FEATURES`] features).
+    byte_features: Vec<u8>,
     /// Path length (depth + c(size)) per last-level slot (`2^depth` used per tree).
     leaves: Vec<f64>,
     /// Whether [`CompleteForest::add_interleaved`] can walk it: depth at most 8 and at most
@@ -181,14 +181,20 @@ fn goes_right(x: f64, threshold: f64) -> bool {
 }
 
 /// Rows that step through a tree together: independent chains of loads in flight at once.
-const LANES: usize = 8;
+/// A level's step waits on a chain of loads (split feature, then value and threshold), so
+/// more rows in flight hide more of it: 16 lanes walk about a tenth faster than 8; 24 run
+/// out of registers and are slower.
+const LANES: usize = 16;
 /// Slots per tree on the fast path: a `u8` slot index is then in bounds by its type.
 const FAST_SLOTS: usize = 256;
-/// Features on the fast path: `feature * LANES` fits a `u8`.
-const FAST_FEATURES: usize = 32;
-/// Values a lane's load may reach from a group's start on the fast path: a `u8` offset plus
-/// a lane, so the load is in bounds by its types and needs no check.
-const GROUP_WINDOW: usize = 256 + LANES;
+/// Features on the fast path: a feature index fits a `u8`.
+const FAST_FEATURES: usize = 256;
+/// Values a lane's load may reach from a group's start on the fast path: a `u8` feature
+/// times [`LANES`] plus a lane, so the load is in bounds by its types and needs no check.
+const GROUP_WINDOW: usize = FAST_FEATURES * LANES;
+/// Rows scored together: a block of interleaved rows stays in the L1 cache while every
+/// tree walks it.
+const BLOCK: usize = 8 * LANES;
 
 impl CompleteForest {
     fn inner_slots(&self) -> usize {
@@ -199,8 +205,8 @@ impl CompleteForest {
     /// LANES per group. Group `g` starts at `g * group_len` in `groups` (value of feature `f`
     /// of lane `l` at `f * LANES + l`), and `groups` extends [`GROUP_WINDOW`] values past
     /// the last group's start. The lanes step level by level together; every index is in
-    /// bounds by its type (`u8` slot and offset into fixed-size arrays), so the walk holds no
-    /// bounds check and no register per lane for where its row starts.
+    /// bounds by its type (`u8` slot and feature into fixed-size arrays), so the walk holds
+    /// no bounds check and no register per lane for where its row starts.
     fn add_interleaved<const DEPTH: u32>(
         &self,
         groups: &[f64],
@@ -211,12 +217,12 @@ impl CompleteForest {
         let trees = self
             .thresholds
             .chunks_exact(FAST_SLOTS)
-            .zip(self.lane_offsets.chunks_exact(FAST_SLOTS))
+            .zip(self.byte_features.chunks_exact(FAST_SLOTS))
             .zip(self.leaves.chunks_exact(FAST_SLOTS));
-        for ((thresholds, offsets), leaves) in trees {
-            let (Ok(thresholds), Ok(offsets), Ok(leaves)) = (
+        for ((thresholds, features), leaves) in trees {
+            let (Ok(thresholds), Ok(features), Ok(leaves)) = (
                 <&[f64; FAST_SLOTS]>::try_from(thresholds),
-                <&[u8; FAST_SLOTS]>::try_from(offsets),
+                <&[u8; FAST_SLOTS]>::try_from(features),
                 <&[f64; FAST_SLOTS]>::try_from(leaves),
             ) else {
                 continue;
@@ -229,11 +235,11 @@ impl CompleteForest {
                     continue;
                 };
                 let mut at = [0usize; LANES];
-                for _ in 0..self.depth {
+                for _ in 0..DEPTH {
                     for (lane, i) in at.iter_mut().enumerate() {
                         // Inner slots are below 255 with depth <= 8: the cast keeps them.
                         let slot = usize::from(*i as u8);
-                        let x = group[usize::from(offsets[slot]) + lane];
+                        let x = group[usize::from(features[slot]) * LANES + lane];
                         *i = 2 * *i + 1 + usize::from(goes_right(x, thresholds[slot]));
                     }
                 }
@@ -595,7 +601,7 @@ impl IsolationForest {
                     stride,
                     thresholds: vec![0.0; stride * self.roots.len()],
                     features: vec![0; stride * self.roots.len()],
-                    lane_offsets: vec![0; stride * self.roots.len()],
+                    byte_features: vec![0; stride * self.roots.len()],
                     leaves: vec![0.0; stride * self.roots.len()],
                     interleaved: stride == FAST_SLOTS && self.dims <= FAST_FEATURES,
                 };
@@ -614,7 +620,7 @@ impl IsolationForest {
                             forest.thresholds[at] = n.threshold;
                             forest.features[at] = n.split;
                             // Only read on the fast path, where it fits.
-                            forest.lane_offsets[at] = (n.split as usize * LANES) as u8;
+                            forest.byte_features[at] = n.split as u8;
                             work.push((n.left, 2 * slot + 1, level + 1));
                             work.push((n.right, 2 * slot + 2, level + 1));
                         }
@@ -625,19 +631,22 @@ impl IsolationForest {
             .as_ref()
     }
 
-    /// Sum over trees of the path lengths of `rows` (`dims` values each) into `sums`.
-    fn add_path_lengths(&self, rows: &[f64], sums: &mut [f64]) {
+    /// Sum over trees of the path lengths of `rows` (`dims` values each) into `sums`;
+    /// `scratch` holds the interleaved rows (kept by the caller for the next block).
+    fn add_path_lengths(&self, rows: &[f64], sums: &mut [f64], scratch: &mut Vec<f64>) {
         let dims = self.dims;
         match self.complete() {
-            Some(c) if c.interleaved => {
+            Some(c) if c.interleaved && rows.len() >= dims * LANES => {
                 let grouped_rows = rows.len() / (dims * LANES) * LANES;
                 let (grouped, rest) = rows.split_at(grouped_rows * dims);
                 let (grouped_sums, rest_sums) = sums.split_at_mut(grouped_rows);
                 // Interleave each group of LANES rows feature by feature, so a lane's value
-                // of a feature sits at a fixed distance from the split's offset; zeros after
-                // the last group keep every group's load window inside the buffer.
+                // of a feature sits at a fixed distance from where the feature starts; the
+                // padding after the last group keeps every group's load window inside the
+                // buffer (it is never read: features are below `dims`).
                 let group_len = dims * LANES;
-                let mut interleaved = vec![0.0; grouped.len() + GROUP_WINDOW];
+                scratch.resize(grouped.len() + GROUP_WINDOW, 0.0);
+                let interleaved = &mut scratch[..];
                 for (src, dst) in grouped
                     .chunks_exact(group_len)
                     .zip(interleaved.chunks_exact_mut(group_len))
@@ -649,14 +658,14 @@ impl IsolationForest {
                     }
                 }
                 match c.depth {
-                    8 => c.add_interleaved::<8>(&interleaved, group_len, grouped_sums),
-                    7 => c.add_interleaved::<7>(&interleaved, group_len, grouped_sums),
-                    6 => c.add_interleaved::<6>(&interleaved, group_len, grouped_sums),
-                    5 => c.add_interleaved::<5>(&interleaved, group_len, grouped_sums),
-                    4 => c.add_interleaved::<4>(&interleaved, group_len, grouped_sums),
-                    3 => c.add_interleaved::<3>(&interleaved, group_len, grouped_sums),
-                    2 => c.add_interleaved::<2>(&interleaved, group_len, grouped_sums),
-                    _ => c.add_interleaved::<1>(&interleaved, group_len, grouped_sums),
+                    8 => c.add_interleaved::<8>(interleaved, group_len, grouped_sums),
+                    7 => c.add_interleaved::<7>(interleaved, group_len, grouped_sums),
+                    6 => c.add_interleaved::<6>(interleaved, group_len, grouped_sums),
+                    5 => c.add_interleaved::<5>(interleaved, group_len, grouped_sums),
+                    4 => c.add_interleaved::<4>(interleaved, group_len, grouped_sums),
+                    3 => c.add_interleaved::<3>(interleaved, group_len, grouped_sums),
+                    2 => c.add_interleaved::<2>(interleaved, group_len, grouped_sums),
+                    _ => c.add_interleaved::<1>(interleaved, group_len, grouped_sums),
                 }
                 c.add_rows(rest, dims, rest_sums);
             }
@@ -673,7 +682,7 @@ impl IsolationForest {
 
     fn score_slice(&self, x: &[f64]) -> f64 {
         let mut total = [0.0];
-        self.add_path_lengths(x, &mut total);
+        self.add_path_lengths(x, &mut total, &mut Vec::new());
         let total = total[0];
         let mean = total / self.roots.len() as f64;
         (-mean / average_path_length(self.psi)).exp2()
@@ -717,11 +726,11 @@ impl IsolationForest {
                     // Tree-major over blocks of rows: one tree (a few KB) stays in L1 while a
                     // block of rows walks it; row-major order streams the whole forest
                     // through the cache for every row.
-                    const BLOCK: usize = 128;
                     let dims = self.dims;
                     let first = i * chunk;
                     let mut rows = vec![0.0; BLOCK * dims];
                     let mut sums = vec![0.0; BLOCK];
+                    let mut scratch = Vec::new();
                     // Rows in standard (row-major, contiguous) layout are read in place.
                     let contiguous = data.as_slice();
                     for (b, out) in slot.chunks_mut(BLOCK).enumerate() {
@@ -742,7 +751,7 @@ impl IsolationForest {
                             }
                         };
                         sums[..n].iter_mut().for_each(|s| *s = 0.0);
-                        self.add_path_lengths(block, &mut sums[..n]);
+                        self.add_path_lengths(block, &mut sums[..n], &mut scratch);
                         let c = average_path_length(self.psi);
                         let trees = self.roots.len() as f64;
                         for (o, s) in out.iter_mut().zip(&sums) {
@@ -786,9 +795,9 @@ mod tests {
     #[test]
     fn complete_layout_scores_exactly_as_the_node_walk() {
         // Repeated rows make leaves above the depth limit; ψ = 100 is not a power of two;
-        // 1203 rows leave a part group; 32 features is the last the interleaved walk takes,
-        // ψ = 1024 (depth 10) and 33 features take the row-by-row walk.
-        for dims in [4, 32, 33] {
+        // 1203 rows leave a part group; 256 features is the last the interleaved walk takes,
+        // ψ = 1024 (depth 10) and 257 features take the row-by-row walk.
+        for dims in [4, 32, 256, 257] {
             let data =
                 Array2::from_shape_fn((1203, dims), |(i, j)| ((i % 90) * (j + 3) % 37) as f64);
             let mut scored = data.clone();
@@ -804,7 +813,7 @@ mod tests {
                 )
                 .unwrap();
                 let complete = forest.complete().expect("complete layout");
-                assert_eq!(complete.interleaved, dims <= 32 && subsample <= 256);
+                assert_eq!(complete.interleaved, dims <= 256 && subsample <= 256);
                 let batch = forest.score_batch(scored.view()).unwrap();
                 for (i, row) in scored.rows().into_iter().enumerate() {
                     let row = row.to_vec();
