@@ -63,18 +63,33 @@ row() { # name, command...
   s=${r% *}
   k=${r#* }
   local shown="$*"
-  rows+=("| $name | $s | $(awk "BEGIN{printf \"%.0f\", $packets / ($s > 0 ? $s : 0.001)}") | $((k / 1024)) | \`${shown//$tmp/\$TMP}\` |")
+  rows+=("| $name | $s | $(awk "BEGIN{printf \"%.0f\", $copies * $packets / ($s > 0 ? $s : 0.001)}") | $((k / 1024)) | \`${shown//$tmp/\$TMP}\` |")
   echo "$name: $s s, $((k / 1024)) MiB" >&2
+  last_seconds=$s
 }
+copies=1
+last_seconds=0
 
 mkdir -p "$tmp/suricata-single" "$tmp/suricata-default"
 cores=$(nproc)
 row "netsentinel analyze (1 thread, all detectors)" ./target/release/netsentinel analyze \
   --threads 1 "$capture"
+one_thread=$last_seconds
 for t in $(seq 2 "$cores"); do
   row "netsentinel analyze ($t threads, all detectors)" ./target/release/netsentinel analyze \
     --threads "$t" "$capture"
 done
+all_threads=$last_seconds
+# The machine's own ceiling for scaling this job: as many independent single-thread runs
+# as cores, started together (wall time until the last ends; packets/s counts them all).
+# Shared caches, memory bandwidth and a VM's neighbours slow them as they would threads.
+if [ "$cores" -gt 1 ]; then
+  copies=$cores
+  row "netsentinel analyze, $cores independent 1-thread runs at once" bash -c \
+    "for i in \$(seq $cores); do ./target/release/netsentinel analyze --threads 1 $capture & done; wait"
+  copies=1
+  together=$last_seconds
+fi
 row "tcpdump (read floor)" tcpdump -r "$capture" -w /dev/null
 row "suricata --runmode single" suricata --runmode single -k none -S "$tmp/suricata.rules" \
   -l "$tmp/suricata-single" -r "$capture"
@@ -89,3 +104,10 @@ echo
 echo "| tool | seconds (best of $runs) | packets/s | peak RSS MiB | command |"
 echo "|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
+if [ "$cores" -gt 1 ]; then
+  echo
+  awk -v c="$cores" -v one="$one_thread" -v all="$all_threads" -v tog="$together" 'BEGIN {
+    printf "Scaling on %d cores: `analyze --threads %d` is %.2fx one thread; %d independent\n", c, c, one / all, c
+    printf "single-thread runs together are %.2fx one run (the machine'"'"'s ceiling for this job).\n", c * one / tog
+  }'
+fi
