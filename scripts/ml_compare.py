@@ -36,6 +36,7 @@ PSI = 256
 # Forest sizes the accuracy is compared at: the default, and one where a forest's AUC
 # varies little enough with its seed for five seeds to settle a difference of 0.02.
 TREE_COUNTS = (100, 1000)
+DEFAULT_TREES = TREE_COUNTS[0]
 
 
 def with_outlier_share(x_in, x_out, share, rng):
@@ -129,7 +130,7 @@ and the exfiltration; nothing on the two held-out benign captures.
 
 
 def accuracy_table(tasks, trees):
-    print(f"## Accuracy, t = {trees}{' (the default)' if trees == 100 else ''}\n")
+    print(f"## Accuracy, t = {trees}{' (the default)' if trees == DEFAULT_TREES else ''}\n")
     print("| task | rows x features | outlier share | scikit-learn AUC | NetSentinel AUC | difference | within 0.02 | difference, 100 seeds (± s.e.) | scikit-learn against itself |")
     print("|---|---|---|---|---|---|---|---|---|")
     verdicts = []
@@ -150,12 +151,7 @@ def accuracy_table(tasks, trees):
         print(f"| {name} | {x.shape[0]} x {x.shape[1]} | {y.mean():.3f} | {np.mean(a5):.4f} ± {np.std(a5):.4f} | "
               f"{np.mean(b5):.4f} ± {np.std(b5):.4f} | {diff:+.4f} | {'yes' if ok else '**no**'} | "
               f"{diff100:+.4f} ± {se100:.4f} | {self_ok} of {len(pairs)} |")
-    print("\nThe AUC columns are seeds 0-4 (mean ± standard deviation); the 100-seed column repeats the")
-    print("comparison over seeds 0-99 with the standard error of the difference. The last column")
-    print("applies the criterion to scikit-learn against itself: its seeds 0-99 as 20 groups of five,")
-    print("and how many of the 190 pairs of groups are within 0.02 of each other. Where that is far")
-    print("below 190, one forest's AUC varies with its seed by more than the criterion's 0.02 and a")
-    print("five-seed mean cannot settle it; the 100-seed column is the better test there.")
+    print()
     failed = [v for v in verdicts if not v[1]]
     if failed:
         print(f"With t = {trees}, over 5 seeds, not within 0.02: " + "; ".join(
@@ -179,14 +175,21 @@ def main():
     print("capture in `tests/data/corpus` and `tests/data/lab`, as `corpus-features` writes them.\n")
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores; Python {platform.python_version()}, "
           f"scikit-learn {sklearn.__version__}, numpy {np.__version__}.\n")
+    print("In both accuracy tables the AUC columns are seeds 0-4 (mean ± standard deviation); the")
+    print("100-seed column repeats the comparison over seeds 0-99 with the standard error of the")
+    print("difference. The last column applies the criterion to scikit-learn against itself: its seeds")
+    print("0-99 as 20 groups of five, and how many of the 190 pairs of groups are within 0.02 of each")
+    print("other. Where that is far below 190, one forest's AUC varies with its seed by more than the")
+    print("criterion's 0.02 and a five-seed mean cannot settle it; the 100-seed column is the better")
+    print("test there.\n")
     for trees in TREE_COUNTS:
         accuracy_table(tasks, trees)
-    print("## Speed: fit + score of 1,000,000 x 20, t = 100\n")
+    print(f"## Speed: fit + score of 1,000,000 x 20, t = {DEFAULT_TREES}\n")
     rng = np.random.default_rng(1)
     big = rng.normal(size=(1_000_000, 20))
-    _, t_sk = sklearn_scores(big, 0, 100)
-    _, t_one = ours(big, 0, 100, threads=1)
-    _, t_all = ours(big, 0, 100, threads=0)
+    _, t_sk = sklearn_scores(big, 0, DEFAULT_TREES)
+    _, t_one = ours(big, 0, DEFAULT_TREES, threads=1)
+    _, t_all = ours(big, 0, DEFAULT_TREES, threads=0)
     print("| implementation | seconds | speed-up over scikit-learn |")
     print("|---|---|---|")
     print(f"| scikit-learn, n_jobs=1 | {t_sk:.2f} | 1.0x |")
