@@ -21,8 +21,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use netsentinel_core::datadir::DataDir;
 use netsentinel_core::incident::{Incident, IncidentUpdate};
 use netsentinel_core::{
-    Alert, AlertSink, Engine, EngineConfig, EveSink, FileSource, JsonLinesSink, PacketSource, Recv,
-    SinkError, SourceError, SourceStats,
+    Alert, AlertSink, Engine, EngineConfig, EveSink, FileSource, JsonLinesSink, PacketSource,
+    RawPacket, Recv, SinkError, SourceError, SourceStats,
 };
 use parking_lot::Mutex;
 
@@ -604,6 +604,9 @@ impl<S: PacketSource> PacketSource for ProgressSource<S> {
             bar.set_message(format!("{} packets", self.packets));
         }
         self.inner.next_packet()
+    }
+    fn peek(&self, ahead: usize) -> Option<RawPacket<'_>> {
+        self.inner.peek(ahead)
     }
     fn name(&self) -> &str {
         self.inner.name()

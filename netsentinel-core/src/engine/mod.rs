@@ -27,7 +27,7 @@ use crate::detect::plaintext_credentials::CredentialStore;
 use crate::detect::{Context, Detector, Interest};
 use crate::device::DeviceInventory;
 use crate::error::Result;
-use crate::flow::{Flow, FlowTable, FlowTableStats};
+use crate::flow::{Flow, FlowLookahead, FlowTable, FlowTableStats};
 use crate::gateway::{AlertGateway, GatewayStats, Whitelist};
 use crate::incident::{Correlator, Incident, IncidentStats};
 use crate::neighbor::NeighborTable;
@@ -767,10 +767,12 @@ impl Engine {
         // the first idle read, which comes within one read timeout of the last packet:
         // reading the clock per packet would slow files down.
         let mut quiet_since: Option<Instant> = None;
+        let mut lookahead = FlowLookahead::default();
         loop {
             if self.packet_number % 1024 == 0 && self.stop.load(Ordering::Relaxed) {
                 break;
             }
+            lookahead.before_next(&self.flows, &*source);
             match source.next_packet()? {
                 Recv::Packet(p) => {
                     quiet_since = None;

@@ -32,7 +32,7 @@ use crate::decode::{Network, PacketView, decode};
 use crate::detect::{Context, Detector, Interest};
 use crate::device::DeviceInventory;
 use crate::error::Result;
-use crate::flow::{Flow, FlowTable};
+use crate::flow::{Flow, FlowLookahead, FlowTable};
 use crate::neighbor::NeighborTable;
 use crate::source::{LinkType, PacketSource, RawPacket, Recv, SourceError, SourceStats};
 use crate::time::Timestamp;
@@ -253,10 +253,12 @@ fn read_packets<S: PacketSource + ?Sized>(
         to.iter().all(|tx| tx.send(Arc::clone(&batch)).is_ok())
     };
     let mut read: u64 = 0;
+    let mut lookahead = FlowLookahead::default();
     loop {
         if read % 1024 == 0 && stop.load(Ordering::Relaxed) {
             break;
         }
+        lookahead.before_next(stage.flows, &*source);
         match source.next_packet() {
             Ok(Recv::Packet(p)) => {
                 read += 1;

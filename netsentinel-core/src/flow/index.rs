@@ -51,6 +51,20 @@ impl FlowIndex {
         fp as usize & self.mask
     }
 
+    /// Asks the CPU to fetch the home bucket of `fp` into the cache (a hint; see
+    /// [`super::prefetch`]).
+    pub(super) fn prefetch(&self, fp: u32) {
+        if let Some(bucket) = self.buckets.get(self.home(fp)) {
+            super::prefetch(bucket);
+        }
+    }
+
+    /// The first slot with fingerprint `fp`, without reading the slab to confirm it: with
+    /// 32-bit fingerprints almost always the one [`find`](Self::find) would return.
+    pub(super) fn first_candidate(&self, fp: u32) -> Option<u32> {
+        self.find(fp, |_| true)
+    }
+
     /// The slot with fingerprint `fp` for which `is_it` says yes.
     pub(super) fn find(&self, fp: u32, mut is_it: impl FnMut(u32) -> bool) -> Option<u32> {
         let mut i = self.home(fp);

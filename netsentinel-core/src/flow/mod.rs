@@ -13,6 +13,7 @@
 
 mod community_id;
 mod index;
+mod prefetch;
 mod table;
 
 use std::net::IpAddr;
@@ -20,6 +21,9 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 pub use community_id::community_id;
+pub(crate) use prefetch::FlowLookahead;
+use prefetch::prefetch;
+use std::hash::Hash;
 pub use table::{FlowHandle, FlowTable, FlowTableStats};
 
 use crate::decode::{PacketView, TcpFlags, Transport};
@@ -55,20 +59,47 @@ fn ip_bits(ip: IpAddr) -> u128 {
 }
 
 impl std::hash::Hash for FlowKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.bits().hash(h);
+    }
+}
+
+/// A [`FlowKey`] as plain integers, which is what it hashes as (so a key read straight from
+/// packet bytes hashes the same without building addresses).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct KeyBits {
+    /// The lower endpoint: [`ip_bits`] of its address, and its port.
+    pub(crate) lo: (u128, u16),
+    pub(crate) hi: (u128, u16),
+    pub(crate) protocol: u8,
+    pub(crate) vlan: u32,
+}
+
+impl std::hash::Hash for KeyBits {
     /// Three fixed-width writes instead of the derived per-field, length-prefixed ones:
     /// the key is hashed for every packet.
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        h.write_u128(ip_bits(self.lo_ip));
-        h.write_u128(ip_bits(self.hi_ip));
+        h.write_u128(self.lo.0);
+        h.write_u128(self.hi.0);
         h.write_u64(
-            (u64::from(self.lo_port) << 48)
-                | (u64::from(self.hi_port) << 32)
+            (u64::from(self.lo.1) << 48)
+                | (u64::from(self.hi.1) << 32)
                 | (u64::from(self.protocol) << 24) ^ u64::from(self.vlan),
         );
     }
 }
 
 impl FlowKey {
+    /// The key as the integers it hashes as.
+    pub(crate) fn bits(&self) -> KeyBits {
+        KeyBits {
+            lo: (ip_bits(self.lo_ip), self.lo_port),
+            hi: (ip_bits(self.hi_ip), self.hi_port),
+            protocol: self.protocol,
+            vlan: self.vlan,
+        }
+    }
+
     /// The key of a packet, and whether the packet travels from `lo` to `hi`.
     /// `None` for packets without an IP layer.
     pub fn from_packet(pkt: &PacketView<'_>) -> Option<(FlowKey, bool)> {
@@ -84,27 +115,32 @@ impl FlowKey {
             }
             _ => (0, 0),
         };
-        let forward = (ip.src, sport) <= (ip.dst, dport);
-        let key = if forward {
-            FlowKey {
-                lo_ip: ip.src,
-                hi_ip: ip.dst,
-                lo_port: sport,
-                hi_port: dport,
-                protocol: ip.protocol,
-                vlan: pkt.vlan,
-            }
-        } else {
-            FlowKey {
-                lo_ip: ip.dst,
-                hi_ip: ip.src,
-                lo_port: dport,
-                hi_port: sport,
-                protocol: ip.protocol,
-                vlan: pkt.vlan,
-            }
+        Some(FlowKey::oriented(
+            (ip.src, sport),
+            (ip.dst, dport),
+            ip.protocol,
+            pkt.vlan,
+        ))
+    }
+
+    /// The key of a packet between two endpoints, and whether it travels from `lo` to `hi`.
+    fn oriented(
+        src: (IpAddr, u16),
+        dst: (IpAddr, u16),
+        protocol: u8,
+        vlan: u32,
+    ) -> (FlowKey, bool) {
+        let forward = src <= dst;
+        let ((lo_ip, lo_port), (hi_ip, hi_port)) = if forward { (src, dst) } else { (dst, src) };
+        let key = FlowKey {
+            lo_ip,
+            hi_ip,
+            lo_port,
+            hi_port,
+            protocol,
+            vlan,
         };
-        Some((key, forward))
+        (key, forward)
     }
 }
 

@@ -15,7 +15,7 @@ use std::hash::BuildHasher;
 use serde::Serialize;
 
 use super::index::{FlowIndex, fingerprint};
-use super::{DirectionStats, Flow, FlowConfig, FlowEndReason, FlowId, FlowKey, TcpState};
+use super::{DirectionStats, Flow, FlowConfig, FlowEndReason, FlowId, FlowKey, KeyBits, TcpState};
 use crate::decode::{Fragment, PacketView, TcpFlags, Transport};
 use crate::time::Timestamp;
 
@@ -171,6 +171,33 @@ impl FlowTable {
             .map(|slot| &self.slots[slot as usize])
             .filter(|s| s.live)
             .map(|s| &s.flow)
+    }
+
+    /// The hash [`update`](Self::update) indexes a flow key by, from the key's integers.
+    pub(crate) fn key_hash(&self, key: &KeyBits) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// Fetches into the cache the index bucket `update` will read first for a key of this
+    /// [`key_hash`](Self::key_hash).
+    pub(crate) fn prefetch_bucket(&self, hash: u64) {
+        self.index.prefetch(fingerprint(hash));
+    }
+
+    /// Fetches into the cache the flow of this key hash, found through the index (whose
+    /// bucket [`prefetch_bucket`](Self::prefetch_bucket) should have fetched a packet
+    /// earlier). The slot is picked by fingerprint alone: reading it to compare keys would
+    /// wait for the very memory read this is meant to start early.
+    pub(crate) fn prefetch_flow(&self, hash: u64) {
+        if let Some(slot) = self.index.first_candidate(fingerprint(hash)) {
+            // A slot spans up to three cache lines: the fields `update` touches, wherever
+            // the compiler placed them.
+            let s = &self.slots[slot as usize];
+            super::prefetch(s);
+            super::prefetch(&s.flow.key);
+            super::prefetch(&s.flow.to_server);
+            super::prefetch(&s.flow.to_client);
+        }
     }
 
     /// Accounts one packet: finds or creates its flow. `None` for packets without an IP

@@ -131,17 +131,62 @@ impl PcapRecords {
         Ok(true)
     }
 
+    /// The 32-bit field at `at` in the file's byte order (callers have the bytes buffered;
+    /// 0 otherwise).
     fn u32_at(&self, at: usize) -> u32 {
-        let b = [
-            self.buf[at],
-            self.buf[at + 1],
-            self.buf[at + 2],
-            self.buf[at + 3],
-        ];
+        let Some(&[a, b, c, d]) = self.buf.get(at..at + 4) else {
+            return 0;
+        };
         if self.big_endian {
-            u32::from_be_bytes(b)
+            u32::from_be_bytes([a, b, c, d])
         } else {
-            u32::from_le_bytes(b)
+            u32::from_le_bytes([a, b, c, d])
+        }
+    }
+
+    /// The record `ahead` places after the next one, when the buffer holds it whole (the
+    /// buffer is not filled for it). A record header that [`next`](Self::next) would refuse
+    /// is not looked past.
+    fn peek(&self, ahead: usize) -> Option<Record> {
+        let mut at = self.start;
+        for n in 0..=ahead {
+            if self.end - at < 16 {
+                return None;
+            }
+            let incl = self.u32_at(at + 8) as usize;
+            if incl > MAX_RECORD || self.end - at - 16 < incl {
+                return None;
+            }
+            if n == ahead {
+                return Some(Record {
+                    secs: self.u32_at(at),
+                    frac: self.u32_at(at + 4),
+                    orig_len: self.u32_at(at + 12),
+                    data: at + 16..at + 16 + incl,
+                });
+            }
+            at += 16 + incl;
+        }
+        None
+    }
+
+    /// The packet of a record in the buffer.
+    fn packet(&self, record: Record, link: LinkType) -> RawPacket<'_> {
+        let Record {
+            secs,
+            frac,
+            orig_len,
+            data: range,
+        } = record;
+        let micros = if self.nanos { frac / 1000 } else { frac };
+        let ts = Timestamp::from_secs_micros(i64::from(secs), micros.min(999_999));
+        let incl = u32::try_from(range.len()).unwrap_or(u32::MAX);
+        RawPacket {
+            ts,
+            data: &self.buf[range],
+            // Some writers store orig_len < incl_len; the wire had at least incl_len.
+            orig_len: orig_len.max(incl),
+            link,
         }
     }
 
@@ -344,12 +389,7 @@ impl PacketSource for FileSource {
         let packets = self.packets;
         match &mut self.reader {
             Reader::Pcap { records, link } => {
-                let Record {
-                    secs,
-                    frac,
-                    orig_len,
-                    data: range,
-                } = match records.next() {
+                let record = match records.next() {
                     Ok(Some(r)) => r,
                     Ok(None) => return Ok(Recv::Eof),
                     Err(RecordError::Truncated) => {
@@ -374,17 +414,8 @@ impl PacketSource for FileSource {
                         });
                     }
                 };
-                let micros = if records.nanos { frac / 1000 } else { frac };
-                let ts = Timestamp::from_secs_micros(i64::from(secs), micros.min(999_999));
-                let incl = u32::try_from(range.len()).unwrap_or(u32::MAX);
                 self.packets += 1;
-                Ok(Recv::Packet(RawPacket {
-                    ts,
-                    data: &records.buf[range],
-                    // Some writers store orig_len < incl_len; the wire had at least incl_len.
-                    orig_len: orig_len.max(incl),
-                    link: *link,
-                }))
+                Ok(Recv::Packet(records.packet(record, *link)))
             }
             Reader::PcapNg { reader, interfaces } => {
                 // The packet is copied into `scratch`: returning a borrow of the reader
@@ -448,6 +479,14 @@ impl PacketSource for FileSource {
         }
     }
 
+    fn peek(&self, ahead: usize) -> Option<RawPacket<'_>> {
+        match &self.reader {
+            Reader::Pcap { records, link } => records.peek(ahead).map(|r| records.packet(r, *link)),
+            // pcap-file's reader parses a block only as it hands it out.
+            Reader::PcapNg { .. } => None,
+        }
+    }
+
     fn name(&self) -> &str {
         &self.name
     }
@@ -480,5 +519,40 @@ mod tests {
         assert_eq!(mk(3).timestamp(1_500).as_micros(), 1_500_000);
         // 2^-10 s ticks: 1024 ticks = 1 s.
         assert_eq!(mk(0x80 | 10).timestamp(1024).as_micros(), 1_000_000);
+    }
+
+    /// What `peek` shows is what `next_packet` then returns, as far as it shows anything;
+    /// across a whole capture (so across read-buffer refills).
+    #[test]
+    fn peek_shows_the_packets_to_come() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/data/corpus/attacks/exfil_http.pcap"
+        );
+        let owned = |p: RawPacket<'_>| (p.ts, p.orig_len, p.data.to_vec());
+        let mut source = FileSource::open(path).expect("bundled capture");
+        // (packet number, what peek showed of it)
+        type Shown = (usize, (Timestamp, u32, Vec<u8>));
+        let mut promised: Vec<Shown> = Vec::new();
+        let (mut read, mut shown) = (0, 0);
+        loop {
+            for ahead in 0..3 {
+                if let Some(p) = source.peek(ahead) {
+                    promised.push((read + ahead, owned(p)));
+                    shown += 1;
+                }
+            }
+            let Recv::Packet(p) = source.next_packet().expect("readable") else {
+                break;
+            };
+            let got = owned(p);
+            for (_, want) in promised.iter().filter(|(n, _)| *n == read) {
+                assert_eq!(*want, got, "packet {read}");
+            }
+            promised.retain(|(n, _)| *n > read);
+            read += 1;
+        }
+        assert!(promised.is_empty(), "peek showed packets past the end");
+        assert!(shown > 2 * read, "{shown} shown for {read} packets");
     }
 }

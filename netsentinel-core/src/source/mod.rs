@@ -146,6 +146,15 @@ pub trait PacketSource: Send {
     /// packets already returned stay valid results.
     fn next_packet(&mut self) -> Result<Recv<'_>, SourceError>;
 
+    /// The packet `ahead` places after the one [`next_packet`](Self::next_packet) will
+    /// return next (0 is that one), when the source already holds it; `None` when it does
+    /// not or cannot tell. Only a hint: the engine looks a couple of packets ahead to fetch
+    /// their flows into the cache before it needs them. The default holds nothing.
+    fn peek(&self, ahead: usize) -> Option<RawPacket<'_>> {
+        let _ = ahead;
+        None
+    }
+
     /// A name for messages: the file path or interface name.
     fn name(&self) -> &str;
 
@@ -164,6 +173,9 @@ impl<S: PacketSource + ?Sized> PacketSource for &mut S {
     fn next_packet(&mut self) -> Result<Recv<'_>, SourceError> {
         (**self).next_packet()
     }
+    fn peek(&self, ahead: usize) -> Option<RawPacket<'_>> {
+        (**self).peek(ahead)
+    }
     fn name(&self) -> &str {
         (**self).name()
     }
@@ -178,6 +190,9 @@ impl<S: PacketSource + ?Sized> PacketSource for &mut S {
 impl<S: PacketSource + ?Sized> PacketSource for Box<S> {
     fn next_packet(&mut self) -> Result<Recv<'_>, SourceError> {
         (**self).next_packet()
+    }
+    fn peek(&self, ahead: usize) -> Option<RawPacket<'_>> {
+        (**self).peek(ahead)
     }
     fn name(&self) -> &str {
         (**self).name()
