@@ -1,10 +1,22 @@
 //! Any bytes as a capture file (pcap or pcapng, recognised by magic): opening and reading
-//! it never panics, never allocates without bound, and every packet decodes. Seeded with
-//! the malformed tcpdump captures.
+//! it never panics, never allocates without bound, and every packet decodes; what
+//! `peek` shows of the packets to come is what `next_packet` then returns; the whole
+//! engine (which looks ahead with `peek` to prefetch flows) runs the file without a panic.
+//! Seeded with the malformed tcpdump captures.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use netsentinel_core::{FileSource, PacketSource, Recv, decode};
+use netsentinel_core::{
+    CollectSink, Engine, EngineConfig, FileSource, PacketSource, RawPacket, Recv, Timestamp,
+    decode,
+};
+
+/// What a packet is, owned.
+type Shown = (Timestamp, u32, Vec<u8>);
+
+fn owned(p: &RawPacket<'_>) -> Shown {
+    (p.ts, p.orig_len, p.data.to_vec())
+}
 
 fuzz_target!(|data: &[u8]| {
     // The reader takes a path: one scratch file per fuzzing process, in memory.
@@ -15,9 +27,21 @@ fuzz_target!(|data: &[u8]| {
     let Ok(mut source) = FileSource::open(&path) else {
         return;
     };
-    for _ in 0..10_000 {
+    // (packet number, what peek showed of it)
+    let mut promised: Vec<(usize, Shown)> = Vec::new();
+    for read in 0..10_000 {
+        for ahead in 0..3 {
+            if let Some(p) = source.peek(ahead) {
+                promised.push((read + ahead, owned(&p)));
+            }
+        }
         match source.next_packet() {
             Ok(Recv::Packet(p)) => {
+                let got = owned(&p);
+                for (_, want) in promised.iter().filter(|(n, _)| *n == read) {
+                    assert!(*want == got, "peek showed another packet {read}");
+                }
+                promised.retain(|(n, _)| *n > read);
                 let _ = decode(&p);
             }
             Ok(Recv::Idle) => {}
@@ -25,4 +49,17 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = source.stats();
+
+    let Ok(mut source) = FileSource::open(&path) else {
+        return;
+    };
+    let mut config = EngineConfig::default();
+    config.flow.max_flows = 16; // exercise eviction
+    if let Ok(mut engine) = Engine::builder(config)
+        .builtin_detectors()
+        .sink(CollectSink::new())
+        .build()
+    {
+        let _ = engine.run(&mut source);
+    }
 });
