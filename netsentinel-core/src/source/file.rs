@@ -251,7 +251,9 @@ enum Reader {
 /// The format is recognised from the magic number, not the file name. Classic pcap files
 /// with a link type the decoder does not understand are refused at open; in pcapng files,
 /// packets of such interfaces are delivered with [`LinkType::Other`] and counted by the
-/// decoder as `unsupported_link_type`.
+/// decoder as `unsupported_link_type`. Classic pcap files are read through a buffer of
+/// a quarter MiB, and [`PacketSource::peek`] shows the packets already in it (the engine
+/// prefetches their flows); pcapng files show none.
 ///
 /// ```no_run
 /// use netsentinel_core::{FileSource, PacketSource, Recv};
