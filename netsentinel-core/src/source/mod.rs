@@ -1,7 +1,9 @@
 //! Where packets come from.
 //!
 //! A [`PacketSource`] lends one packet at a time ([`PacketSource::next_packet`]): the packet
-//! borrows the source's buffer, so reading a file copies nothing. Sources:
+//! borrows the source's buffer, so reading a file copies nothing. A source may also show
+//! the packets it already holds ([`PacketSource::peek`]), which the engine uses to fetch
+//! their flows into the cache early. Sources:
 //!
 //! - [`FileSource`]: pcap and pcapng files (any byte order, micro- or nanosecond
 //!   timestamps, pcapng `if_tsresol`);
