@@ -16,6 +16,7 @@ mod index;
 mod prefetch;
 mod table;
 
+use std::hash::Hash;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -23,7 +24,6 @@ use serde::{Deserialize, Serialize};
 pub use community_id::community_id;
 pub(crate) use prefetch::FlowLookahead;
 use prefetch::prefetch;
-use std::hash::Hash;
 pub use table::{FlowHandle, FlowTable, FlowTableStats};
 
 use crate::decode::{PacketView, TcpFlags, Transport};

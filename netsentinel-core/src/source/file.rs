@@ -158,16 +158,22 @@ impl PcapRecords {
                 return None;
             }
             if n == ahead {
-                return Some(Record {
-                    secs: self.u32_at(at),
-                    frac: self.u32_at(at + 4),
-                    orig_len: self.u32_at(at + 12),
-                    data: at + 16..at + 16 + incl,
-                });
+                return Some(self.record_at(at, incl));
             }
             at += 16 + incl;
         }
         None
+    }
+
+    /// The record whose 16-byte header is at `at`, with `incl` bytes of data (checked and
+    /// buffered by the caller).
+    fn record_at(&self, at: usize, incl: usize) -> Record {
+        Record {
+            secs: self.u32_at(at),
+            frac: self.u32_at(at + 4),
+            orig_len: self.u32_at(at + 12),
+            data: at + 16..at + 16 + incl,
+        }
     }
 
     /// The packet of a record in the buffer.
@@ -199,24 +205,16 @@ impl PcapRecords {
                 Err(RecordError::Truncated)
             };
         }
-        let h = self.start;
-        let (secs, frac) = (self.u32_at(h), self.u32_at(h + 4));
-        let incl = self.u32_at(h + 8) as usize;
-        let orig = self.u32_at(h + 12);
+        let incl = self.u32_at(self.start + 8) as usize;
         if incl > MAX_RECORD {
             return Err(RecordError::TooLong(incl));
         }
         if !self.fill(16 + incl).map_err(RecordError::Io)? {
             return Err(RecordError::Truncated);
         }
-        let data = self.start + 16..self.start + 16 + incl;
+        let record = self.record_at(self.start, incl);
         self.start += 16 + incl;
-        Ok(Some(Record {
-            secs,
-            frac,
-            orig_len: orig,
-            data,
-        }))
+        Ok(Some(record))
     }
 }
 
