@@ -597,7 +597,7 @@ impl<S: PacketSource> ProgressSource<S> {
 impl<S: PacketSource> PacketSource for ProgressSource<S> {
     fn next_packet(&mut self) -> Result<Recv<'_>, SourceError> {
         self.packets += 1;
-        if self.packets % 8192 == 0
+        if self.packets.is_multiple_of(8192)
             && let (Some(bar), Some((done, _))) = (&self.bar, self.inner.progress())
         {
             bar.set_position(done);

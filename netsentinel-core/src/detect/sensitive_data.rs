@@ -153,7 +153,7 @@ pub fn luhn(digits: &str) -> bool {
             d
         };
     }
-    !digits.is_empty() && sum % 10 == 0
+    !digits.is_empty() && sum.is_multiple_of(10)
 }
 
 /// Whether the number starts with an issuer prefix in use, at a length that issuer uses.

@@ -769,7 +769,7 @@ impl Engine {
         let mut quiet_since: Option<Instant> = None;
         let mut lookahead = FlowLookahead::default();
         loop {
-            if self.packet_number % 1024 == 0 && self.stop.load(Ordering::Relaxed) {
+            if self.packet_number.is_multiple_of(1024) && self.stop.load(Ordering::Relaxed) {
                 break;
             }
             lookahead.before_next(&self.flows, &*source);

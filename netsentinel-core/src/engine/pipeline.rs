@@ -255,7 +255,7 @@ fn read_packets<S: PacketSource + ?Sized>(
     let mut read: u64 = 0;
     let mut lookahead = FlowLookahead::default();
     loop {
-        if read % 1024 == 0 && stop.load(Ordering::Relaxed) {
+        if read.is_multiple_of(1024) && stop.load(Ordering::Relaxed) {
             break;
         }
         lookahead.before_next(stage.flows, &*source);

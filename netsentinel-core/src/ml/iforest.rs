@@ -18,6 +18,23 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+/// Elsewhere there is no vector walk: the scalar walks score every forest.
+#[cfg(not(target_arch = "x86_64"))]
+mod avx512 {
+    use super::{CompleteForest, SUM_LANES};
+    pub(super) type PaddedRow = [f64; 32];
+    #[derive(Debug)]
+    pub(super) struct VectorForest;
+    impl VectorForest {
+        pub(super) fn build(_: &CompleteForest, _: usize, _: usize) -> Option<Self> {
+            None
+        }
+        pub(super) fn add_path_lengths(&self, _: &[PaddedRow], _: &mut [[f64; SUM_LANES]]) {}
+    }
+}
+
 /// Euler–Mascheroni constant, for the harmonic-number approximation.
 const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;
 
@@ -171,6 +188,28 @@ struct CompleteForest {
     /// Whether [`CompleteForest::add_interleaved`] can walk it: depth at most 8 and at most
     /// [`FAST_FEATURES`] features.
     interleaved: bool,
+    /// The same trees for the vector walk, where the processor and the forest allow it.
+    vector: Option<avx512::VectorForest>,
+}
+
+/// Running sums of path lengths per row: tree `t` adds to sum `t % SUM_LANES`, trees in
+/// order, and the row's total is the sums added in order ([`lane_total`]). Every walk (the
+/// vector walk adds eight trees at once, one per lane) sums in this one order, so a row's
+/// score does not depend on which walk scored it, to the bit.
+const SUM_LANES: usize = 8;
+
+/// A row's total path length from its lane sums, in the one order every walk uses.
+fn lane_total(sums: &[f64; SUM_LANES]) -> f64 {
+    sums.iter().sum()
+}
+
+/// Buffers a scoring thread keeps from block to block.
+#[derive(Default)]
+struct Scratch {
+    /// Rows interleaved in groups of [`LANES`], for [`CompleteForest::add_interleaved`].
+    interleaved: Vec<f64>,
+    /// Rows padded for the vector walk.
+    padded: Vec<avx512::PaddedRow>,
 }
 
 /// The walk's direction: right unless `x < threshold`, so NaN goes right as in the node
@@ -211,7 +250,7 @@ impl CompleteForest {
         &self,
         groups: &[f64],
         group_len: usize,
-        sums: &mut [f64],
+        sums: &mut [[f64; SUM_LANES]],
     ) {
         let inner = self.inner_slots();
         let trees = self
@@ -219,7 +258,7 @@ impl CompleteForest {
             .chunks_exact(FAST_SLOTS)
             .zip(self.byte_features.chunks_exact(FAST_SLOTS))
             .zip(self.leaves.chunks_exact(FAST_SLOTS));
-        for ((thresholds, features), leaves) in trees {
+        for (tree, ((thresholds, features), leaves)) in trees.enumerate() {
             let (Ok(thresholds), Ok(features), Ok(leaves)) = (
                 <&[f64; FAST_SLOTS]>::try_from(thresholds),
                 <&[u8; FAST_SLOTS]>::try_from(features),
@@ -244,28 +283,28 @@ impl CompleteForest {
                     }
                 }
                 for (s, i) in sum.iter_mut().zip(at) {
-                    *s += leaves[usize::from((i - inner) as u8)];
+                    s[tree % SUM_LANES] += leaves[usize::from((i - inner) as u8)];
                 }
             }
         }
     }
 
     /// Adds each tree's path lengths of row-major `rows` to `sums`, one row at a time.
-    fn add_rows(&self, rows: &[f64], dims: usize, sums: &mut [f64]) {
+    fn add_rows(&self, rows: &[f64], dims: usize, sums: &mut [[f64; SUM_LANES]]) {
         let inner = self.inner_slots();
         let trees = self
             .thresholds
             .chunks_exact(self.stride)
             .zip(self.features.chunks_exact(self.stride))
             .zip(self.leaves.chunks_exact(self.stride));
-        for ((thresholds, features), leaves) in trees {
+        for (tree, ((thresholds, features), leaves)) in trees.enumerate() {
             for (row, sum) in rows.chunks_exact(dims).zip(sums.iter_mut()) {
                 let mut i = 0usize;
                 for _ in 0..self.depth {
                     let x = row[features[i] as usize];
                     i = 2 * i + 1 + usize::from(goes_right(x, thresholds[i]));
                 }
-                *sum += leaves[i - inner];
+                sum[tree % SUM_LANES] += leaves[i - inner];
             }
         }
     }
@@ -323,6 +362,22 @@ fn gaussian(rng: &mut StdRng) -> f64 {
     let u1: f64 = rng.random_range(f64::EPSILON..1.0);
     let u2: f64 = rng.random_range(0.0..1.0);
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
+
+/// A split threshold drawn uniformly from `min..max`, or `None` when the values do not vary
+/// (or a hyperplane's projections overflowed). Where `max - min` itself overflows (values
+/// near the largest floats) rand cannot draw from the range, and the threshold is
+/// interpolated between the two instead.
+fn draw_threshold(rng: &mut StdRng, min: f64, max: f64) -> Option<f64> {
+    if !(min.is_finite() && max.is_finite() && max > min) {
+        return None;
+    }
+    if (max - min).is_finite() {
+        Some(rng.random_range(min..max))
+    } else {
+        let u: f64 = rng.random_range(0.0..1.0);
+        Some((min * (1.0 - u) + max * u).clamp(min, max))
+    }
 }
 
 fn build_tree(data: ArrayView2<'_, f64>, psi: usize, extended: bool, seed: u64) -> TreeBuild {
@@ -394,10 +449,10 @@ fn build_tree(data: ArrayView2<'_, f64>, psi: usize, extended: bool, seed: u64) 
                     min = min.min(v);
                     max = max.max(v);
                 }
-                if max > min {
+                if let Some(threshold) = draw_threshold(&mut rng, min, max) {
                     let offset = normals.len() as u32;
                     normals.extend_from_slice(&normal);
-                    chosen = Some((offset, rng.random_range(min..max)));
+                    chosen = Some((offset, threshold));
                     break;
                 }
             } else {
@@ -410,8 +465,8 @@ fn build_tree(data: ArrayView2<'_, f64>, psi: usize, extended: bool, seed: u64) 
                     min = min.min(v);
                     max = max.max(v);
                 }
-                if max > min {
-                    chosen = Some((q as u32, rng.random_range(min..max)));
+                if let Some(threshold) = draw_threshold(&mut rng, min, max) {
+                    chosen = Some((q as u32, threshold));
                     break;
                 }
             }
@@ -604,6 +659,7 @@ impl IsolationForest {
                     byte_features: vec![0; stride * self.roots.len()],
                     leaves: vec![0.0; stride * self.roots.len()],
                     interleaved: stride == FAST_SLOTS && self.dims <= FAST_FEATURES,
+                    vector: None,
                 };
                 for (t, &root) in self.roots.iter().enumerate() {
                     // (node, slot, level) from the root down.
@@ -626,16 +682,43 @@ impl IsolationForest {
                         }
                     }
                 }
+                forest.vector = avx512::VectorForest::build(&forest, self.roots.len(), self.dims);
                 Some(forest)
             })
             .as_ref()
     }
 
-    /// Sum over trees of the path lengths of `rows` (`dims` values each) into `sums`;
-    /// `scratch` holds the interleaved rows (kept by the caller for the next block).
-    fn add_path_lengths(&self, rows: &[f64], sums: &mut [f64], scratch: &mut Vec<f64>) {
+    /// Adds the path lengths of `rows` (`dims` values each) in every tree to their lane
+    /// sums, on the vector walk where there is one; `scratch` holds buffers the caller
+    /// keeps for the next block.
+    fn add_path_lengths(&self, rows: &[f64], sums: &mut [[f64; SUM_LANES]], scratch: &mut Scratch) {
+        self.add_path_lengths_by(rows, sums, scratch, true);
+    }
+
+    /// [`add_path_lengths`](Self::add_path_lengths), on the scalar walks unless `vector`.
+    fn add_path_lengths_by(
+        &self,
+        rows: &[f64],
+        sums: &mut [[f64; SUM_LANES]],
+        scratch: &mut Scratch,
+        vector: bool,
+    ) {
         let dims = self.dims;
         match self.complete() {
+            Some(CompleteForest {
+                vector: Some(walk), ..
+            }) if vector => {
+                let padded = &mut scratch.padded;
+                padded.clear();
+                padded.extend(rows.chunks_exact(dims).map(|row| {
+                    let mut padded = [0.0; 32];
+                    for (to, from) in padded.iter_mut().zip(row) {
+                        *to = *from;
+                    }
+                    padded
+                }));
+                walk.add_path_lengths(padded, sums);
+            }
             Some(c) if c.interleaved && rows.len() >= dims * LANES => {
                 let grouped_rows = rows.len() / (dims * LANES) * LANES;
                 let (grouped, rest) = rows.split_at(grouped_rows * dims);
@@ -645,8 +728,8 @@ impl IsolationForest {
                 // padding after the last group keeps every group's load window inside the
                 // buffer (it is never read: features are below `dims`).
                 let group_len = dims * LANES;
-                scratch.resize(grouped.len() + GROUP_WINDOW, 0.0);
-                let interleaved = &mut scratch[..];
+                let interleaved = &mut scratch.interleaved;
+                interleaved.resize(grouped.len() + GROUP_WINDOW, 0.0);
                 for (src, dst) in grouped
                     .chunks_exact(group_len)
                     .zip(interleaved.chunks_exact_mut(group_len))
@@ -671,9 +754,9 @@ impl IsolationForest {
             }
             Some(c) => c.add_rows(rows, dims, sums),
             None => {
-                for &root in &self.roots {
+                for (tree, &root) in self.roots.iter().enumerate() {
                     for (row, sum) in rows.chunks_exact(dims).zip(sums.iter_mut()) {
-                        *sum += self.path_length(root, row);
+                        sum[tree % SUM_LANES] += self.path_length(root, row);
                     }
                 }
             }
@@ -681,10 +764,9 @@ impl IsolationForest {
     }
 
     fn score_slice(&self, x: &[f64]) -> f64 {
-        let mut total = [0.0];
-        self.add_path_lengths(x, &mut total, &mut Vec::new());
-        let total = total[0];
-        let mean = total / self.roots.len() as f64;
+        let mut sums = [[0.0; SUM_LANES]];
+        self.add_path_lengths(x, &mut sums, &mut Scratch::default());
+        let mean = lane_total(&sums[0]) / self.roots.len() as f64;
         (-mean / average_path_length(self.psi)).exp2()
     }
 
@@ -729,8 +811,8 @@ impl IsolationForest {
                     let dims = self.dims;
                     let first = i * chunk;
                     let mut rows = vec![0.0; BLOCK * dims];
-                    let mut sums = vec![0.0; BLOCK];
-                    let mut scratch = Vec::new();
+                    let mut sums = vec![[0.0; SUM_LANES]; BLOCK];
+                    let mut scratch = Scratch::default();
                     // Rows in standard (row-major, contiguous) layout are read in place.
                     let contiguous = data.as_slice();
                     for (b, out) in slot.chunks_mut(BLOCK).enumerate() {
@@ -750,12 +832,12 @@ impl IsolationForest {
                                 &rows[..n * dims]
                             }
                         };
-                        sums[..n].iter_mut().for_each(|s| *s = 0.0);
+                        sums[..n].iter_mut().for_each(|s| *s = [0.0; SUM_LANES]);
                         self.add_path_lengths(block, &mut sums[..n], &mut scratch);
                         let c = average_path_length(self.psi);
                         let trees = self.roots.len() as f64;
                         for (o, s) in out.iter_mut().zip(&sums) {
-                            *o = (-(s / trees) / c).exp2();
+                            *o = (-(lane_total(s) / trees) / c).exp2();
                         }
                     }
                 });
@@ -793,16 +875,28 @@ mod tests {
     use ndarray::{Array2, array};
 
     #[test]
-    fn complete_layout_scores_exactly_as_the_node_walk() {
+    fn every_walk_scores_exactly_as_the_node_walk() {
         // Repeated rows make leaves above the depth limit; ψ = 100 is not a power of two;
-        // 1203 rows leave a part group; 256 features is the last the interleaved walk takes,
-        // ψ = 1024 (depth 10) and 257 features take the row-by-row walk.
-        for dims in [4, 32, 256, 257] {
+        // 1203 rows leave a part group (of 16 rows, and of 4 on the vector walk); 16, 17 and
+        // 32 features are where the vector walk's registers per row change and end, 256
+        // features is the last the interleaved walk takes, ψ = 1024 (depth 10) and 257
+        // features take the row-by-row walk; ψ = 8 is the shallowest forest the vector walk
+        // takes and ψ = 4 too shallow for it; 30 trees end in a part group of eight.
+        let vector_walk = cfg!(target_arch = "x86_64")
+            && std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+            && std::arch::is_x86_feature_detected!("avx2");
+        if !vector_walk {
+            eprintln!("no AVX-512 here: the vector walk is not tested, the scalar walks are");
+        }
+        for dims in [4, 16, 17, 32, 33, 256, 257] {
             let data =
                 Array2::from_shape_fn((1203, dims), |(i, j)| ((i % 90) * (j + 3) % 37) as f64);
             let mut scored = data.clone();
             scored[[5, dims - 1]] = f64::NAN;
-            for subsample in [1024, 256, 100, 2] {
+            scored[[6, 0]] = f64::NAN;
+            scored[[7, dims / 2]] = f64::INFINITY;
+            for subsample in [1024, 256, 100, 8, 4, 2] {
                 let forest = IsolationForest::fit(
                     data.view(),
                     &ForestParams {
@@ -814,22 +908,82 @@ mod tests {
                 .unwrap();
                 let complete = forest.complete().expect("complete layout");
                 assert_eq!(complete.interleaved, dims <= 256 && subsample <= 256);
+                assert_eq!(
+                    complete.vector.is_some(),
+                    vector_walk && dims <= 32 && subsample >= 8
+                );
                 let batch = forest.score_batch(scored.view()).unwrap();
+                let rows = scored.as_slice().unwrap();
+                let mut scalar = vec![[0.0; SUM_LANES]; scored.nrows()];
+                forest.add_path_lengths_by(rows, &mut scalar, &mut Scratch::default(), false);
                 for (i, row) in scored.rows().into_iter().enumerate() {
                     let row = row.to_vec();
-                    let walked: f64 = forest
-                        .roots
-                        .iter()
-                        .map(|&r| forest.path_length(r, &row))
-                        .sum();
-                    let mean = walked / forest.roots.len() as f64;
+                    let mut walked = [0.0; SUM_LANES];
+                    for (tree, &root) in forest.roots.iter().enumerate() {
+                        walked[tree % SUM_LANES] += forest.path_length(root, &row);
+                    }
+                    let at = format!("row {i}, ψ {subsample}, {dims} features");
+                    assert_eq!(scalar[i], walked, "scalar walk: {at}");
+                    let mean = lane_total(&walked) / forest.roots.len() as f64;
                     let expected = (-mean / average_path_length(forest.psi)).exp2();
-                    assert_eq!(
-                        batch[i], expected,
-                        "row {i}, ψ {subsample}, {dims} features"
-                    );
+                    assert_eq!(batch[i], expected, "batch: {at}");
                 }
             }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(64))]
+        /// Any values (NaN, infinities, signed zeros, subnormals, the largest floats) in any
+        /// shape: every walk scores each row as the node walk does. Fitted on the values
+        /// with the non-finite ones set to 0.
+        #[test]
+        fn walks_agree_on_any_values(
+            dims in 1usize..40,
+            trees in 1usize..20,
+            subsample in 2usize..80,
+            seed: u64,
+            values in proptest::collection::vec(proptest::num::f64::ANY, 40 * 90),
+        ) {
+            let data = Array2::from_shape_vec((90, dims), values[..90 * dims].to_vec()).unwrap();
+            let train = data.mapv(|v| if v.is_finite() { v } else { 0.0 });
+            let params = ForestParams { trees, subsample, seed, ..ForestParams::default() };
+            let forest = IsolationForest::fit(train.view(), &params).unwrap();
+            let batch = forest.score_batch(data.view()).unwrap();
+            let mut scalar = vec![[0.0; SUM_LANES]; data.nrows()];
+            let rows = data.as_slice().unwrap();
+            forest.add_path_lengths_by(rows, &mut scalar, &mut Scratch::default(), false);
+            for (i, row) in data.rows().into_iter().enumerate() {
+                let row = row.to_vec();
+                let mut walked = [0.0; SUM_LANES];
+                for (tree, &root) in forest.roots.iter().enumerate() {
+                    walked[tree % SUM_LANES] += forest.path_length(root, &row);
+                }
+                proptest::prop_assert_eq!(scalar[i], walked);
+                let mean = lane_total(&walked) / forest.roots.len() as f64;
+                let expected = (-mean / average_path_length(forest.psi)).exp2();
+                proptest::prop_assert_eq!(batch[i], expected);
+            }
+        }
+    }
+
+    #[test]
+    fn fits_values_near_the_largest_floats() {
+        // max - min overflows: rand cannot draw from such a range (the fit used to fail
+        // with "a tree-building thread failed"); hyperplane projections overflow too.
+        let data = Array2::from_shape_fn((300, 3), |(i, j)| {
+            let sign = if (i + j) % 2 == 0 { 1.0 } else { -1.0 };
+            sign * f64::MAX / ((i % 7) as f64 + 1.0)
+        });
+        for extended in [false, true] {
+            let params = ForestParams {
+                extended,
+                trees: 20,
+                ..ForestParams::default()
+            };
+            let forest = IsolationForest::fit(data.view(), &params).unwrap();
+            let scores = forest.score_batch(data.view()).unwrap();
+            assert!(scores.iter().all(|s| (0.0..=1.0).contains(s)), "{extended}");
         }
     }
 

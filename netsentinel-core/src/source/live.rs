@@ -130,7 +130,7 @@ impl LiveSource {
 
 impl PacketSource for LiveSource {
     fn next_packet(&mut self) -> Result<Recv<'_>, SourceError> {
-        if self.received % 4096 == 0 || self.stats_due {
+        if self.received.is_multiple_of(4096) || self.stats_due {
             self.stats_due = false;
             self.refresh_stats();
         }
