@@ -24,7 +24,12 @@ mod avx512;
 #[cfg(not(target_arch = "x86_64"))]
 mod avx512 {
     use super::{CompleteForest, SUM_LANES};
-    pub(super) type PaddedRow = [f64; 32];
+    pub(super) struct PaddedRow;
+    impl PaddedRow {
+        pub(super) fn new(_: &[f64]) -> Self {
+            PaddedRow
+        }
+    }
     #[derive(Debug)]
     pub(super) struct VectorForest;
     impl VectorForest {
@@ -194,9 +199,9 @@ struct CompleteForest {
 
 /// Running sums of path lengths per row: tree `t` adds to sum `t % SUM_LANES`, trees in
 /// order, and the row's total is the sums added in order ([`lane_total`]). Every walk (the
-/// vector walk adds eight trees at once, one per lane) sums in this one order, so a row's
+/// vector walk adds sixteen trees at once, one per lane) sums in this one order, so a row's
 /// score does not depend on which walk scored it, to the bit.
-const SUM_LANES: usize = 8;
+const SUM_LANES: usize = 16;
 
 /// A row's total path length from its lane sums, in the one order every walk uses.
 fn lane_total(sums: &[f64; SUM_LANES]) -> f64 {
@@ -710,13 +715,7 @@ impl IsolationForest {
             }) if vector => {
                 let padded = &mut scratch.padded;
                 padded.clear();
-                padded.extend(rows.chunks_exact(dims).map(|row| {
-                    let mut padded = [0.0; 32];
-                    for (to, from) in padded.iter_mut().zip(row) {
-                        *to = *from;
-                    }
-                    padded
-                }));
+                padded.extend(rows.chunks_exact(dims).map(avx512::PaddedRow::new));
                 walk.add_path_lengths(padded, sums);
             }
             Some(c) if c.interleaved && rows.len() >= dims * LANES => {
@@ -880,12 +879,11 @@ mod tests {
         // 1203 rows leave a part group (of 16 rows, and of 4 on the vector walk); 16, 17 and
         // 32 features are where the vector walk's registers per row change and end, 256
         // features is the last the interleaved walk takes, ψ = 1024 (depth 10) and 257
-        // features take the row-by-row walk; ψ = 8 is the shallowest forest the vector walk
-        // takes and ψ = 4 too shallow for it; 30 trees end in a part group of eight.
+        // features take the row-by-row walk; ψ = 16 is the shallowest forest the vector walk
+        // takes and ψ = 8 too shallow for it; 30 trees end in a part group of sixteen.
         let vector_walk = cfg!(target_arch = "x86_64")
             && std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-            && std::arch::is_x86_feature_detected!("avx2");
+            && std::arch::is_x86_feature_detected!("avx512vl");
         if !vector_walk {
             eprintln!("no AVX-512 here: the vector walk is not tested, the scalar walks are");
         }
@@ -896,7 +894,7 @@ mod tests {
             scored[[5, dims - 1]] = f64::NAN;
             scored[[6, 0]] = f64::NAN;
             scored[[7, dims / 2]] = f64::INFINITY;
-            for subsample in [1024, 256, 100, 8, 4, 2] {
+            for subsample in [1024, 256, 100, 16, 8, 2] {
                 let forest = IsolationForest::fit(
                     data.view(),
                     &ForestParams {
@@ -910,7 +908,7 @@ mod tests {
                 assert_eq!(complete.interleaved, dims <= 256 && subsample <= 256);
                 assert_eq!(
                     complete.vector.is_some(),
-                    vector_walk && dims <= 32 && subsample >= 8
+                    vector_walk && dims <= 32 && subsample >= 16
                 );
                 let batch = forest.score_batch(scored.view()).unwrap();
                 let rows = scored.as_slice().unwrap();
@@ -929,6 +927,44 @@ mod tests {
                     assert_eq!(batch[i], expected, "batch: {at}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn values_at_a_threshold_take_the_node_walks_branch() {
+        // The vector walk compares rounded images first and the exact values only when the
+        // two are close: rows at, just above and just below every threshold.
+        let data = Array2::from_shape_fn((2000, 5), |(i, j)| {
+            ((i * 7919 + j * 104_729) % 10_007) as f64 / 97.0 - 50.0
+        });
+        let forest = IsolationForest::fit(
+            data.view(),
+            &ForestParams {
+                trees: 20,
+                ..ForestParams::default()
+            },
+        )
+        .unwrap();
+        let mut rows = Vec::new();
+        for node in forest.nodes.iter().filter(|n| n.left != LEAF) {
+            let t = node.threshold;
+            for value in [t, t.next_up(), t.next_down(), t as f32 as f64] {
+                let mut row = data.row(rows.len() % 2000).to_vec();
+                row[node.split as usize] = value;
+                rows.extend(row);
+            }
+        }
+        let rows = Array2::from_shape_vec((rows.len() / 5, 5), rows).unwrap();
+        let batch = forest.score_batch(rows.view()).unwrap();
+        for (i, row) in rows.rows().into_iter().enumerate() {
+            let row = row.to_vec();
+            let mut walked = [0.0; SUM_LANES];
+            for (tree, &root) in forest.roots.iter().enumerate() {
+                walked[tree % SUM_LANES] += forest.path_length(root, &row);
+            }
+            let mean = lane_total(&walked) / forest.roots.len() as f64;
+            let expected = (-mean / average_path_length(forest.psi)).exp2();
+            assert_eq!(batch[i], expected, "row {i}");
         }
     }
 

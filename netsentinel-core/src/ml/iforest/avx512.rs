@@ -1,17 +1,31 @@
-//! The scoring walk on AVX-512: one row through eight trees at once.
+//! The scoring walk on AVX-512: one row through sixteen trees at once.
 //!
-//! Each 512-bit vector lane follows a different tree of a group of eight ([`TREES_AT_ONCE`]),
-//! so a row's values never need gathering: they sit in four registers (up to
-//! [`MAX_FEATURES`] features) and a lane's split feature picks its value with a register
-//! permute. Only the split itself (threshold and feature of the lane's slot) is gathered
-//! from memory, and at the top three levels, where a lane can only be at one of 1, 2 or 4
-//! slots, not even that: the slots' splits are loaded whole and blended by the path so far.
-//! A group's splits are interleaved slot by slot, tree by tree (`slot * 8 + lane`), so lane
-//! `j`'s split at slot `s` is at index `8s + j`.
+//! Each 32-bit lane of a 512-bit vector follows a different tree of a group of sixteen
+//! ([`TREES_AT_ONCE`]), so a row's values never need gathering: they sit in two registers
+//! (up to [`MAX_FEATURES`] features) and a lane's split feature picks its value with one
+//! register permute. Only the split itself is read from memory, as one 32-bit word holding
+//! both the feature (low five bits) and a lower bound of the threshold. At the top four
+//! levels, where a lane can only be at one of 1, 2, 4 or 8 slots, the slots' words are
+//! loaded whole and blended by the path so far; below, they are gathered. A group's words
+//! are interleaved slot by slot, tree by tree: lane `j`'s split at slot `s` is at `16s + j`.
 //!
-//! The lanes add their trees' path lengths in lane sums (tree `t` into lane `t % 8`, trees
+//! # Comparing in 32 bits, exactly
+//!
+//! Rows and thresholds are `f64`. The walk compares *order images*: a float rounded down to
+//! `f32`, its bits mapped to an `i32` that orders as the floats do ([`order_image`]). A
+//! split keeps its threshold's image with the low five bits cleared (`base`, making room
+//! for the feature). With `xi` the value's image:
+//! - `xi < base`: the value is below the threshold (`x < t`): left;
+//! - `xi > base + 31`: the value is above it (`x >= t`): right;
+//! - otherwise the two lie within 32 `f32` steps (a relative 2^-18) of each other, and the
+//!   lane compares the exact `f64` values, out of line (rare for a continuous feature).
+//!
+//! So the walk takes every branch the node walk takes (tested, with NaN, infinities, signed
+//! zeros and subnormals among the values).
+//!
+//! The lanes add their trees' path lengths in lane sums (tree `t` into lane `t % 16`, trees
 //! in order), the order the scalar walks in the parent module use too, so every walk gives
-//! every row the same score to the bit (tested there).
+//! every row the same score to the bit.
 //!
 //! This is the only `unsafe` in the core: gathers and vector loads take raw pointers, and a
 //! function compiled for AVX-512 may only run where the processor has it. Both are kept
@@ -22,55 +36,97 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 use std::arch::x86_64::{
-    __m256i, __m512d, __m512i, _CMP_NLT_UQ, _mm256_add_epi32, _mm256_and_si256,
-    _mm256_i32gather_epi32, _mm256_loadu_si256, _mm256_mask_add_epi32, _mm256_set1_epi32,
-    _mm256_setr_epi32, _mm256_sub_epi32, _mm512_add_pd, _mm512_cmp_pd_mask, _mm512_cvtepu32_epi64,
-    _mm512_i32gather_pd, _mm512_loadu_pd, _mm512_mask_blend_epi64, _mm512_mask_blend_pd,
-    _mm512_permutex2var_pd, _mm512_set1_epi64, _mm512_setzero_pd, _mm512_storeu_pd,
-    _mm512_test_epi64_mask,
+    __m512i, _mm512_add_epi32, _mm512_add_pd, _mm512_and_si512, _mm512_andnot_si512,
+    _mm512_castsi512_si256, _mm512_cmpgt_epi32_mask, _mm512_extracti64x4_epi64,
+    _mm512_i32gather_epi32, _mm512_i32gather_pd, _mm512_loadu_pd, _mm512_loadu_si512,
+    _mm512_mask_add_epi32, _mm512_mask_blend_epi32, _mm512_or_si512, _mm512_permutex2var_epi32,
+    _mm512_set1_epi32, _mm512_setr_epi32, _mm512_storeu_pd, _mm512_storeu_si512, _mm512_sub_epi32,
 };
 
 use super::{CompleteForest, SUM_LANES};
 
-/// Trees one vector walks at once: one per `f64` lane.
-pub(super) const TREES_AT_ONCE: usize = 8;
-/// Features a row may have on this walk: four registers of eight, picked by permutes.
+/// Trees one vector walks at once: one per 32-bit lane.
+pub(super) const TREES_AT_ONCE: usize = 16;
+/// Features a row may have on this walk: two registers of sixteen, picked by one permute.
 pub(super) const MAX_FEATURES: usize = 32;
+/// Levels at the top of each tree whose splits are blended instead of gathered.
+const BLENDED_LEVELS: u32 = 4;
 /// Rows walking a group of trees together, so their chains of gathers overlap.
 const ROWS_AT_ONCE: usize = 4;
+/// Bits of a split word that hold the feature.
+const FEATURE_BITS: i32 = (MAX_FEATURES - 1) as i32;
 
 const _: () = assert!(TREES_AT_ONCE == SUM_LANES);
 
-/// A row padded to [`MAX_FEATURES`] values, as the walk loads it.
-pub(super) type PaddedRow = [f64; MAX_FEATURES];
+/// A row as the walk reads it: values padded to [`MAX_FEATURES`], and their order images.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct PaddedRow {
+    values: [f64; MAX_FEATURES],
+    images: [i32; MAX_FEATURES],
+}
+
+impl PaddedRow {
+    /// A row of at most [`MAX_FEATURES`] values (more are ignored).
+    pub(super) fn new(row: &[f64]) -> Self {
+        let mut padded = PaddedRow {
+            values: [0.0; MAX_FEATURES],
+            images: [0; MAX_FEATURES],
+        };
+        for ((value, image), &x) in padded
+            .values
+            .iter_mut()
+            .zip(padded.images.iter_mut())
+            .zip(row)
+        {
+            *value = x;
+            // NaN goes right of every split, as in the node walk.
+            *image = if x.is_nan() { i32::MAX } else { order_image(x) };
+        }
+        padded
+    }
+}
+
+/// An `i32` that orders as the floats do, of `x` rounded down to `f32` (towards negative
+/// infinity), with -0 taken as +0 (the two compare equal). For every `f64` `a <= b`,
+/// `order_image(a) <= order_image(b)`, and consecutive `f32` have consecutive images.
+pub(super) fn order_image(x: f64) -> i32 {
+    let near = x as f32;
+    let down = if f64::from(near) > x {
+        near.next_down()
+    } else {
+        near
+    };
+    let down = if down == 0.0 { 0.0 } else { down };
+    let bits = down.to_bits() as i32;
+    // Negative floats order backwards by their bits: flip all but the sign.
+    bits ^ ((bits >> 31) & i32::MAX)
+}
 
 /// An axis-split forest's complete trees regrouped for the vector walk.
 #[derive(Debug)]
 pub(super) struct VectorForest {
     depth: u32,
-    /// Whether rows have more than 16 features (then four registers hold a row, not two).
-    wide: bool,
-    /// Values per group of trees in each array: `8 << depth`, a power of two.
+    /// Values per group of trees in each array: `16 << depth`, a power of two.
     group_len: usize,
-    /// Thresholds, `group_len` per group: slot `s` of lane `j` at `8s + j`.
+    /// Split words, `group_len` per group (slot `s` of lane `j` at `16s + j`): the
+    /// threshold's order image with its low five bits cleared, or'd with the feature.
+    splits: Vec<i32>,
+    /// The exact thresholds, laid out as `splits`, for values close to one.
     thresholds: Vec<f64>,
-    /// Split features, laid out as `thresholds`.
-    features: Vec<i32>,
     /// Path lengths of the last level's slots, `group_len` per group: slot `l` (counted
-    /// from the first last-level slot) of lane `j` at `8l + j`. Lanes past the last tree
+    /// from the first last-level slot) of lane `j` at `16l + j`. Lanes past the last tree
     /// hold 0, which leaves their sums unchanged.
     leaves: Vec<f64>,
 }
 
 impl VectorForest {
     /// Regroups `complete` (`trees` trees of `dims` features), or `None` when this
-    /// processor has no AVX-512, the rows have more than [`MAX_FEATURES`] features or the
-    /// trees are shallower than the three levels the walk blends.
+    /// processor has no AVX-512 (F and VL), the rows have more than [`MAX_FEATURES`]
+    /// features or the trees are shallower than the levels the walk blends.
     pub(super) fn build(complete: &CompleteForest, trees: usize, dims: usize) -> Option<Self> {
         let available = std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-            && std::arch::is_x86_feature_detected!("avx2");
-        if !available || dims > MAX_FEATURES || complete.depth < 3 {
+            && std::arch::is_x86_feature_detected!("avx512vl");
+        if !available || dims > MAX_FEATURES || complete.depth < BLENDED_LEVELS {
             return None;
         }
         let depth = complete.depth;
@@ -79,10 +135,9 @@ impl VectorForest {
         let groups = trees.div_ceil(TREES_AT_ONCE);
         let mut forest = VectorForest {
             depth,
-            wide: dims > 16,
             group_len,
+            splits: vec![0; groups * group_len],
             thresholds: vec![0.0; groups * group_len],
-            features: vec![0; groups * group_len],
             leaves: vec![0.0; groups * group_len],
         };
         for tree in 0..trees {
@@ -90,9 +145,12 @@ impl VectorForest {
             let from = tree * complete.stride;
             let to = group * group_len + lane;
             for slot in 0..inner {
-                forest.thresholds[to + slot * TREES_AT_ONCE] = complete.thresholds[from + slot];
+                let threshold = complete.thresholds[from + slot];
                 // Features are below MAX_FEATURES here.
-                forest.features[to + slot * TREES_AT_ONCE] = complete.features[from + slot] as i32;
+                let feature = complete.features[from + slot] as i32 & FEATURE_BITS;
+                let at = to + slot * TREES_AT_ONCE;
+                forest.splits[at] = (order_image(threshold) & !FEATURE_BITS) | feature;
+                forest.thresholds[at] = threshold;
             }
             for leaf in 0..=inner {
                 forest.leaves[to + leaf * TREES_AT_ONCE] = complete.leaves[from + leaf];
@@ -103,52 +161,44 @@ impl VectorForest {
 
     /// Adds every tree's path length of each row to the row's lane sums.
     pub(super) fn add_path_lengths(&self, rows: &[PaddedRow], sums: &mut [[f64; SUM_LANES]]) {
-        // SAFETY: a VectorForest exists only where `build` found AVX-512F, AVX-512VL and
-        // AVX2 on this processor.
+        // SAFETY: a VectorForest exists only where `build` found AVX-512F and AVX-512VL on
+        // this processor.
         unsafe { self.add_all(rows, sums) }
     }
 
-    #[target_feature(enable = "avx2,avx512f,avx512vl")]
+    #[target_feature(enable = "avx512f,avx512vl")]
     fn add_all(&self, rows: &[PaddedRow], sums: &mut [[f64; SUM_LANES]]) {
         let rows = &rows[..rows.len().min(sums.len())];
         let whole = rows.len() / ROWS_AT_ONCE * ROWS_AT_ONCE;
-        for group in 0..self.thresholds.len() / self.group_len {
-            let (rows_whole, rows_rest) = rows.split_at(whole);
-            let (sums_whole, sums_rest) = sums.split_at_mut(whole);
+        let (rows_whole, rows_rest) = rows.split_at(whole);
+        let (sums_whole, sums_rest) = sums.split_at_mut(whole);
+        for group in 0..self.splits.len() / self.group_len {
             for (rows, sums) in rows_whole
                 .chunks_exact(ROWS_AT_ONCE)
                 .zip(sums_whole.chunks_exact_mut(ROWS_AT_ONCE))
             {
-                if self.wide {
-                    self.add_group::<ROWS_AT_ONCE, true>(group, rows, sums);
-                } else {
-                    self.add_group::<ROWS_AT_ONCE, false>(group, rows, sums);
-                }
+                self.add_group::<ROWS_AT_ONCE>(group, rows, sums);
             }
             for (row, sum) in rows_rest.chunks_exact(1).zip(sums_rest.chunks_exact_mut(1)) {
-                if self.wide {
-                    self.add_group::<1, true>(group, row, sum);
-                } else {
-                    self.add_group::<1, false>(group, row, sum);
-                }
+                self.add_group::<1>(group, row, sum);
             }
         }
     }
 
-    /// Walks `R` rows (`rows` and `sums` hold at least `R`) through the eight trees of
-    /// `group`; with `WIDE`, rows have more than 16 features.
-    #[target_feature(enable = "avx2,avx512f,avx512vl")]
+    /// Walks `R` rows (`rows` and `sums` hold at least `R`) through the sixteen trees of
+    /// `group`.
+    #[target_feature(enable = "avx512f,avx512vl")]
     #[inline]
-    fn add_group<const R: usize, const WIDE: bool>(
+    fn add_group<const R: usize>(
         &self,
         group: usize,
         rows: &[PaddedRow],
         sums: &mut [[f64; SUM_LANES]],
     ) {
         let len = self.group_len;
-        let (Some(thresholds), Some(features), Some(leaves)) = (
+        let (Some(splits), Some(thresholds), Some(leaves)) = (
+            self.splits.get(group * len..(group + 1) * len),
             self.thresholds.get(group * len..(group + 1) * len),
-            self.features.get(group * len..(group + 1) * len),
             self.leaves.get(group * len..(group + 1) * len),
         ) else {
             return;
@@ -157,101 +207,174 @@ impl VectorForest {
             return;
         };
         // Every index is masked into 0..len: `len` is a power of two.
-        let in_bounds = _mm256_set1_epi32(len as i32 - 1);
-        let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        let eight = _mm256_set1_epi32(8);
-        // From slot s at index 8s + j, a child 2s + 1 + right is at
-        // 2(8s + j) + (8 - j) + 8 * right.
-        let to_left_child = _mm256_setr_epi32(8, 7, 6, 5, 4, 3, 2, 1);
-        let sixteen = _mm512_set1_epi64(16);
-        let first_leaf = _mm256_set1_epi32((((1i32) << self.depth) - 1) * 8);
-        // The splits of the top three levels' seven slots, whole.
-        let threshold_at = |slot: usize| -> __m512d {
-            // SAFETY: slot < 7 and len >= 8 << 3 (depth >= 3, checked by `build`), so the
-            // eight values from 8 * slot are inside `thresholds`.
-            unsafe { _mm512_loadu_pd(thresholds[slot * TREES_AT_ONCE..].as_ptr()) }
+        let in_bounds = _mm512_set1_epi32(len as i32 - 1);
+        let lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        let sixteen = _mm512_set1_epi32(16);
+        // From slot s at index 16s + j, a child 2s + 1 + right is at
+        // 2(16s + j) + (16 - j) + 16 * right.
+        let to_left_child = _mm512_sub_epi32(sixteen, lanes);
+        let feature_bits = _mm512_set1_epi32(FEATURE_BITS);
+        let first_leaf = _mm512_set1_epi32(((1i32 << self.depth) - 1) * 16);
+        // The split words of the blended levels' fifteen slots, whole.
+        let split_at = |slot: usize| -> __m512i {
+            // SAFETY: slot < 15 and len >= 16 << 4 (depth >= BLENDED_LEVELS, checked by
+            // `build`), so the sixteen words from 16 * slot are inside `splits`.
+            unsafe { _mm512_loadu_si512(splits[slot * TREES_AT_ONCE..].as_ptr().cast()) }
         };
-        let feature_at = |slot: usize| -> __m512i {
-            // SAFETY: as above, for `features`: eight i32 from 8 * slot.
-            let f = unsafe { _mm256_loadu_si256(features[slot * TREES_AT_ONCE..].as_ptr().cast()) };
-            _mm512_cvtepu32_epi64(f)
-        };
-        let t: [__m512d; 7] = std::array::from_fn(threshold_at);
-        let f: [__m512i; 7] = std::array::from_fn(feature_at);
-        // A row's values in registers: 0-7, 8-15 (and 16-23, 24-31 when WIDE).
-        let mut values = [[_mm512_setzero_pd(); 4]; R];
-        for (v, row) in values.iter_mut().zip(rows) {
-            for (part, chunk) in
-                v.iter_mut()
-                    .zip(row.chunks_exact(8))
-                    .take(if WIDE { 4 } else { 2 })
-            {
-                // SAFETY: `chunk` holds exactly eight f64.
-                *part = unsafe { _mm512_loadu_pd(chunk.as_ptr()) };
+        let images: [[__m512i; 2]; R] = std::array::from_fn(|r| {
+            let row = &rows[r].images;
+            // SAFETY: `images` holds 32 i32: two vectors of sixteen.
+            unsafe {
+                [
+                    _mm512_loadu_si512(row.as_ptr().cast()),
+                    _mm512_loadu_si512(row[16..].as_ptr().cast()),
+                ]
             }
-        }
-        let value_of = |v: &[__m512d; 4], feature: __m512i| -> __m512d {
-            let low = _mm512_permutex2var_pd(v[0], feature, v[1]);
-            if WIDE {
-                let high = _mm512_permutex2var_pd(v[2], feature, v[3]);
-                _mm512_mask_blend_pd(_mm512_test_epi64_mask(feature, sixteen), low, high)
+        });
+        // Whether each lane goes right at a split: images first, exact values when close.
+        let goes_right = |row: &PaddedRow, image: &[__m512i; 2], split: __m512i, at: __m512i| {
+            let feature = _mm512_and_si512(split, feature_bits);
+            let x = _mm512_permutex2var_epi32(image[0], feature, image[1]);
+            let right = _mm512_cmpgt_epi32_mask(x, _mm512_or_si512(split, feature_bits));
+            let base = _mm512_andnot_si512(feature_bits, split);
+            let left = _mm512_cmpgt_epi32_mask(base, x);
+            let close = !(right | left);
+            if close == 0 {
+                right
             } else {
-                low
+                exact_right(row, thresholds, split, at, close, right)
             }
         };
-        // Right unless x < threshold: NaN goes right, as in the node walk.
-        let right =
-            |x: __m512d, threshold: __m512d| _mm512_cmp_pd_mask::<_CMP_NLT_UQ>(x, threshold);
-        let mut at: [__m256i; R] = [lanes; R];
-        for (v, at) in values.iter().zip(at.iter_mut()) {
-            // Level 0: slot 0; level 1: slot 1 + r0; level 2: slot 3 + 2 r0 + r1.
-            let r0 = right(value_of(v, f[0]), t[0]);
-            let r1 = right(
-                value_of(v, _mm512_mask_blend_epi64(r0, f[1], f[2])),
-                _mm512_mask_blend_pd(r0, t[1], t[2]),
-            );
-            let f2 = _mm512_mask_blend_epi64(
+        // The index of a lane's child, from its index and whether it goes right.
+        let child = |at: __m512i, right: u16| {
+            let left = _mm512_add_epi32(_mm512_add_epi32(at, at), to_left_child);
+            _mm512_mask_add_epi32(left, right, left, sixteen)
+        };
+        let mut at = [lanes; R];
+        for ((row, image), at) in rows.iter().zip(&images).zip(at.iter_mut()) {
+            // Level 0: slot 0; level 1: 1 + r0; level 2: 3 + 2 r0 + r1;
+            // level 3: 7 + 4 r0 + 2 r1 + r2.
+            let pick =
+                |right, a: usize| _mm512_mask_blend_epi32(right, split_at(a), split_at(a + 1));
+            let at0 = lanes;
+            let r0 = goes_right(row, image, split_at(0), at0);
+            let at1 = child(at0, r0);
+            let r1 = goes_right(row, image, pick(r0, 1), at1);
+            let at2 = child(at1, r1);
+            let s2 = _mm512_mask_blend_epi32(r0, pick(r1, 3), pick(r1, 5));
+            let r2 = goes_right(row, image, s2, at2);
+            let at3 = child(at2, r2);
+            let s3 = _mm512_mask_blend_epi32(
                 r0,
-                _mm512_mask_blend_epi64(r1, f[3], f[4]),
-                _mm512_mask_blend_epi64(r1, f[5], f[6]),
+                _mm512_mask_blend_epi32(r1, pick(r2, 7), pick(r2, 9)),
+                _mm512_mask_blend_epi32(r1, pick(r2, 11), pick(r2, 13)),
             );
-            let t2 = _mm512_mask_blend_pd(
-                r0,
-                _mm512_mask_blend_pd(r1, t[3], t[4]),
-                _mm512_mask_blend_pd(r1, t[5], t[6]),
-            );
-            let r2 = right(value_of(v, f2), t2);
-            // Slot 7 + 4 r0 + 2 r1 + r2, at index 8 * slot + j.
-            let mut index = _mm256_add_epi32(lanes, _mm256_set1_epi32(56));
-            index = _mm256_mask_add_epi32(index, r0, index, _mm256_set1_epi32(32));
-            index = _mm256_mask_add_epi32(index, r1, index, _mm256_set1_epi32(16));
-            *at = _mm256_mask_add_epi32(index, r2, index, eight);
+            let r3 = goes_right(row, image, s3, at3);
+            *at = child(at3, r3);
         }
-        for _ in 3..self.depth {
-            for (v, at) in values.iter().zip(at.iter_mut()) {
-                let index = _mm256_and_si256(*at, in_bounds);
-                // SAFETY: every lane of `index` is in 0..len (masked above), and both
-                // slices hold `len` values.
-                let (threshold, feature) = unsafe {
-                    (
-                        _mm512_i32gather_pd::<8>(index, thresholds.as_ptr()),
-                        _mm256_i32gather_epi32::<4>(features.as_ptr(), index),
-                    )
-                };
-                let goes_right = right(value_of(v, _mm512_cvtepu32_epi64(feature)), threshold);
-                let left = _mm256_add_epi32(_mm256_add_epi32(*at, *at), to_left_child);
-                *at = _mm256_mask_add_epi32(left, goes_right, left, eight);
+        for _ in BLENDED_LEVELS..self.depth {
+            for ((row, image), at) in rows.iter().zip(&images).zip(at.iter_mut()) {
+                let index = _mm512_and_si512(*at, in_bounds);
+                // SAFETY: every lane of `index` is in 0..len (masked above), and `splits`
+                // holds `len` words.
+                let split = unsafe { _mm512_i32gather_epi32::<4>(index, splits.as_ptr()) };
+                *at = child(index, goes_right(row, image, split, index));
             }
         }
         for (sum, at) in sums.iter_mut().zip(at) {
-            let index = _mm256_and_si256(_mm256_sub_epi32(at, first_leaf), in_bounds);
+            let index = _mm512_and_si512(_mm512_sub_epi32(at, first_leaf), in_bounds);
+            let (low, high) = (
+                _mm512_castsi512_si256(index),
+                _mm512_extracti64x4_epi64::<1>(index),
+            );
             // SAFETY: every lane of `index` is in 0..len (masked), and `leaves` holds len
-            // values; `sum` holds eight f64.
+            // values; `sum` holds sixteen f64.
             unsafe {
-                let leaf = _mm512_i32gather_pd::<8>(index, leaves.as_ptr());
-                let total = _mm512_add_pd(_mm512_loadu_pd(sum.as_ptr()), leaf);
-                _mm512_storeu_pd(sum.as_mut_ptr(), total);
+                let low = _mm512_add_pd(
+                    _mm512_loadu_pd(sum.as_ptr()),
+                    _mm512_i32gather_pd::<8>(low, leaves.as_ptr()),
+                );
+                let high = _mm512_add_pd(
+                    _mm512_loadu_pd(sum[8..].as_ptr()),
+                    _mm512_i32gather_pd::<8>(high, leaves.as_ptr()),
+                );
+                _mm512_storeu_pd(sum.as_mut_ptr(), low);
+                _mm512_storeu_pd(sum[8..].as_mut_ptr(), high);
             }
         }
+    }
+}
+
+/// `right` with the lanes in `close` decided on the exact values: the row's value of the
+/// lane's feature against the threshold at the lane's index `at` (masked into `thresholds`).
+#[target_feature(enable = "avx512f,avx512vl")]
+#[inline(never)]
+#[cold]
+fn exact_right(
+    row: &PaddedRow,
+    thresholds: &[f64],
+    split: __m512i,
+    at: __m512i,
+    close: u16,
+    right: u16,
+) -> u16 {
+    let mut splits = [0i32; TREES_AT_ONCE];
+    let mut index = [0i32; TREES_AT_ONCE];
+    // SAFETY: both arrays hold sixteen i32.
+    unsafe {
+        _mm512_storeu_si512(splits.as_mut_ptr().cast(), split);
+        _mm512_storeu_si512(index.as_mut_ptr().cast(), at);
+    }
+    let mut right = right & !close;
+    for lane in 0..TREES_AT_ONCE {
+        if close & (1 << lane) == 0 {
+            continue;
+        }
+        let x = row.values[(splits[lane] & FEATURE_BITS) as usize];
+        let threshold = thresholds[index[lane] as usize & (thresholds.len() - 1)];
+        if x.partial_cmp(&threshold) != Some(std::cmp::Ordering::Less) {
+            right |= 1 << lane;
+        }
+    }
+    right
+}
+
+#[cfg(test)]
+mod tests {
+    use super::order_image;
+
+    proptest::proptest! {
+        /// The walk's three-way decision rests on this: images order as the values do.
+        #[test]
+        fn order_images_order_as_the_values(
+            a in proptest::num::f64::ANY,
+            b in proptest::num::f64::ANY,
+        ) {
+            proptest::prop_assume!(!a.is_nan() && !b.is_nan());
+            let (low, high) = if a <= b { (a, b) } else { (b, a) };
+            proptest::prop_assert!(order_image(low) <= order_image(high));
+        }
+
+        #[test]
+        fn consecutive_f32_have_consecutive_images(x in proptest::num::f32::NORMAL) {
+            let up = x.next_up();
+            let step = if x == 0.0 || up == 0.0 { 0 } else { 1 };
+            proptest::prop_assert_eq!(
+                order_image(f64::from(up)) - order_image(f64::from(x)),
+                step
+            );
+        }
+    }
+
+    #[test]
+    fn images_of_edges() {
+        assert_eq!(order_image(-0.0), order_image(0.0));
+        assert!(order_image(f64::MAX) < order_image(f64::INFINITY));
+        assert_eq!(order_image(f64::MAX), order_image(f64::from(f32::MAX)));
+        // Below -f32::MAX, rounding down reaches -inf.
+        assert_eq!(order_image(f64::NEG_INFINITY), order_image(f64::MIN));
+        assert!(order_image(f64::NEG_INFINITY) < order_image(f64::from(f32::MIN)));
+        assert!(order_image(-1e-300) < order_image(0.0));
+        assert_eq!(order_image(1e-300), order_image(0.0));
     }
 }
