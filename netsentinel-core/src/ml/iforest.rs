@@ -36,7 +36,7 @@ mod avx512 {
         pub(super) fn build(_: &CompleteForest, _: usize, _: usize) -> Option<Self> {
             None
         }
-        pub(super) fn add_path_lengths(&self, _: &[PaddedRow], _: &mut [[f64; SUM_LANES]]) {}
+        pub(super) fn add_path_lengths(&self, _: &mut [PaddedRow], _: &mut [[f64; SUM_LANES]]) {}
     }
 }
 

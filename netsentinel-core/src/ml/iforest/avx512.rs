@@ -36,8 +36,11 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 use std::arch::x86_64::{
-    __m512i, _mm512_add_epi32, _mm512_add_pd, _mm512_and_si512, _mm512_andnot_si512,
-    _mm512_castsi512_si256, _mm512_cmpgt_epi32_mask, _mm512_extracti64x4_epi64,
+    __m512i, _CMP_UNORD_Q, _MM_FROUND_NO_EXC, _MM_FROUND_TO_NEG_INF, _mm256_and_si256,
+    _mm256_castps_si256, _mm256_cmpeq_epi32_mask, _mm256_mask_mov_epi32, _mm256_set1_epi32,
+    _mm256_setzero_si256, _mm256_srai_epi32, _mm256_storeu_si256, _mm256_xor_si256,
+    _mm512_add_epi32, _mm512_add_pd, _mm512_and_si512, _mm512_andnot_si512, _mm512_castsi512_si256,
+    _mm512_cmp_pd_mask, _mm512_cmpgt_epi32_mask, _mm512_cvt_roundpd_ps, _mm512_extracti64x4_epi64,
     _mm512_i32gather_epi32, _mm512_i32gather_pd, _mm512_loadu_pd, _mm512_loadu_si512,
     _mm512_mask_add_epi32, _mm512_mask_blend_epi32, _mm512_or_si512, _mm512_permutex2var_epi32,
     _mm512_set1_epi32, _mm512_setr_epi32, _mm512_storeu_pd, _mm512_storeu_si512, _mm512_sub_epi32,
@@ -66,23 +69,46 @@ pub(super) struct PaddedRow {
 }
 
 impl PaddedRow {
-    /// A row of at most [`MAX_FEATURES`] values (more are ignored).
+    /// A row of at most [`MAX_FEATURES`] values (more are ignored); the walk fills in the
+    /// images.
     pub(super) fn new(row: &[f64]) -> Self {
         let mut padded = PaddedRow {
             values: [0.0; MAX_FEATURES],
             images: [0; MAX_FEATURES],
         };
-        for ((value, image), &x) in padded
-            .values
-            .iter_mut()
-            .zip(padded.images.iter_mut())
-            .zip(row)
-        {
+        for (value, &x) in padded.values.iter_mut().zip(row) {
             *value = x;
-            // NaN goes right of every split, as in the node walk.
-            *image = if x.is_nan() { i32::MAX } else { order_image(x) };
         }
         padded
+    }
+
+    /// Fills in [`order_image`] of every value, eight at a time; NaN takes the largest
+    /// image, so it goes right of every split, as in the node walk.
+    #[target_feature(enable = "avx512f,avx512vl")]
+    fn fill_images(&mut self) {
+        let minus_zero = _mm256_set1_epi32(-1);
+        for (values, images) in self
+            .values
+            .chunks_exact(8)
+            .zip(self.images.chunks_exact_mut(8))
+        {
+            // SAFETY: `values` holds eight f64.
+            let x = unsafe { _mm512_loadu_pd(values.as_ptr()) };
+            let down = _mm512_cvt_roundpd_ps::<{ _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC }>(x);
+            let bits = _mm256_castps_si256(down);
+            let flip = _mm256_and_si256(_mm256_srai_epi32::<31>(bits), _mm256_set1_epi32(i32::MAX));
+            let image = _mm256_xor_si256(bits, flip);
+            // -0 (image -1) as +0 (image 0); NaN as the largest image.
+            let image = _mm256_mask_mov_epi32(
+                image,
+                _mm256_cmpeq_epi32_mask(image, minus_zero),
+                _mm256_setzero_si256(),
+            );
+            let nan = _mm512_cmp_pd_mask::<_CMP_UNORD_Q>(x, x);
+            let image = _mm256_mask_mov_epi32(image, nan, _mm256_set1_epi32(i32::MAX));
+            // SAFETY: `images` holds eight i32.
+            unsafe { _mm256_storeu_si256(images.as_mut_ptr().cast(), image) };
+        }
     }
 }
 
@@ -160,14 +186,17 @@ impl VectorForest {
     }
 
     /// Adds every tree's path length of each row to the row's lane sums.
-    pub(super) fn add_path_lengths(&self, rows: &[PaddedRow], sums: &mut [[f64; SUM_LANES]]) {
+    pub(super) fn add_path_lengths(&self, rows: &mut [PaddedRow], sums: &mut [[f64; SUM_LANES]]) {
         // SAFETY: a VectorForest exists only where `build` found AVX-512F and AVX-512VL on
         // this processor.
         unsafe { self.add_all(rows, sums) }
     }
 
     #[target_feature(enable = "avx512f,avx512vl")]
-    fn add_all(&self, rows: &[PaddedRow], sums: &mut [[f64; SUM_LANES]]) {
+    fn add_all(&self, rows: &mut [PaddedRow], sums: &mut [[f64; SUM_LANES]]) {
+        for row in rows.iter_mut() {
+            row.fill_images();
+        }
         let rows = &rows[..rows.len().min(sums.len())];
         let whole = rows.len() / ROWS_AT_ONCE * ROWS_AT_ONCE;
         let (rows_whole, rows_rest) = rows.split_at(whole);
@@ -341,7 +370,7 @@ fn exact_right(
 
 #[cfg(test)]
 mod tests {
-    use super::order_image;
+    use super::{PaddedRow, order_image};
 
     proptest::proptest! {
         /// The walk's three-way decision rests on this: images order as the values do.
@@ -363,6 +392,57 @@ mod tests {
                 order_image(f64::from(up)) - order_image(f64::from(x)),
                 step
             );
+        }
+    }
+
+    #[test]
+    fn the_walk_fills_in_the_same_images() {
+        if !(std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl"))
+        {
+            eprintln!("no AVX-512 here: the vector images are not tested");
+            return;
+        }
+        let specials = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            f64::MAX,
+            f64::MIN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            -f64::NAN,
+            1e-300,
+            -1e-300,
+            5e-324,
+            -5e-324,
+            1e-45,
+            -1e-45,
+            f64::from(f32::MAX),
+            f64::from(f32::MIN),
+            f64::from(f32::MAX) * 1.5,
+            0.1,
+            -0.1,
+            16_777_217.0,
+            -16_777_217.0,
+            3.4e38,
+            -3.5e38,
+            1.0 / 3.0,
+            -2.0 / 3.0,
+            123.456,
+            -7.0e-40,
+            7.0e-40,
+            2.0f64.powi(-149),
+            -(2.0f64.powi(-150)),
+        ];
+        let mut row = PaddedRow::new(&specials);
+        // SAFETY: AVX-512F and VL are present (checked above).
+        unsafe { row.fill_images() };
+        for (&x, &image) in specials.iter().zip(&row.images) {
+            let expected = if x.is_nan() { i32::MAX } else { order_image(x) };
+            assert_eq!(image, expected, "{x:e}");
         }
     }
 
