@@ -350,6 +350,18 @@ fn thread_count(requested: usize) -> usize {
     }
 }
 
+/// Whether every value is finite. A fit checks the whole input, so this scan runs over all
+/// of it: in memory order, a chunk at a time without stopping early inside a chunk, which
+/// the compiler turns into vector compares (a million rows of 20 scanned in a few ms).
+fn all_finite(data: ArrayView2<'_, f64>) -> bool {
+    match data.as_slice_memory_order() {
+        Some(values) => values
+            .chunks(1024)
+            .all(|chunk| chunk.iter().fold(true, |finite, v| finite & v.is_finite())),
+        None => data.iter().all(|v| v.is_finite()),
+    }
+}
+
 /// SplitMix64: independent per-tree seeds from one seed.
 fn tree_seed(seed: u64, tree: usize) -> u64 {
     let mut z = seed.wrapping_add((tree as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
@@ -531,7 +543,7 @@ impl IsolationForest {
                 got: data.nrows(),
             });
         }
-        if data.iter().any(|v| !v.is_finite()) {
+        if !all_finite(data) {
             return Err(ModelError::InvalidParams {
                 reason: "data holds NaN or infinite values".into(),
             });
