@@ -68,6 +68,30 @@ def datasets():
     yield "synthetic (Gaussian + 5% uniform noise, 10-D)", np.vstack([blob, noise]), np.r_[np.zeros(4750), np.ones(250)]
 
 
+def cpu_flags_and_model():
+    flags, model = set(), platform.processor() or "unknown processor"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    model = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+    except OSError:
+        pass
+    return flags, model
+
+
+def cpu_model():
+    return cpu_flags_and_model()[1]
+
+
+def has_avx512():
+    flags = cpu_flags_and_model()[0]
+    return "avx512f" in flags and "avx512vl" in flags
+
+
 def ours(x, seed, trees, threads=0, score_x=None):
     score_x = x if score_x is None else score_x
     with tempfile.TemporaryDirectory() as d:
@@ -98,15 +122,25 @@ STATIC = """
 Each axis-split tree is stored, for scoring, as a complete binary tree of the depth limit
 (ceil(log2 psi) = 8 for psi = 256) in breadth-first order: a leaf above the last level is
 copied into every last-level slot beneath it. A walk is then exactly eight steps of
-`i = 2i + 1 + (x[f] >= t)` with no branch to mispredict, and sixteen rows step through a
-tree together so their independent loads overlap (a step waits on its loads, not on the
-processor's load ports: sixteen rows walk about a tenth faster than eight); rows are taken
-in blocks of 128 that stay in the L1 cache while every tree walks them. Each group of
-sixteen rows is interleaved feature by feature, so a row's value sits at a fixed distance
-from where its feature starts; with psi <= 256 and at most 256 features the slot and the
-feature fit a byte and index fixed-size arrays, so the walk needs no bounds check (the core
-has no `unsafe`). The scores are exactly those of
-the ordinary node-by-node walk (a unit test compares them bit for bit).
+`i = 2i + 1 + (x[f] >= t)` with no branch to mispredict.
+
+Where the processor has AVX-512 (F and VL; checked at run time) and rows have at most 32
+features, one row walks sixteen trees at once, one per 32-bit vector lane
+(`netsentinel-core/src/ml/iforest/avx512.rs`). The row's values sit in two registers and
+each lane picks its split feature's value with one permute, so only the split is read from
+memory: one 32-bit word holding the feature and the threshold's *order image* (the
+threshold rounded down to `f32`, mapped to an integer that orders as the floats do, low five
+bits cleared for the feature). The top four levels' splits are loaded whole and blended by
+the path so far; below, one gather per level. A value whose image is within 32 `f32` steps
+of the threshold's is compared exactly in `f64`, out of line, so the walk takes every branch
+the node walk takes. Four rows walk a group of sixteen trees together so their gathers
+overlap. Without AVX-512, sixteen rows step through one tree together in scalar code (rows
+interleaved feature by feature, slot and feature bytes indexing fixed-size arrays, no bounds
+checks). Every walk sums path lengths in the same sixteen lane sums (tree t into t mod 16),
+so scores are the same to the bit whichever walk runs; unit and property tests compare every
+walk with the ordinary node-by-node walk bit for bit, with NaN, infinities, signed zeros,
+subnormals and values at, just above and just below every threshold. That module is the only
+`unsafe` in the core: gathers and vector loads, every gather index masked into its slice.
 
 A fit copies each tree's sub-sample into one small array before splitting it, and draws
 the sub-sample without writing out all n row numbers.
@@ -173,7 +207,8 @@ def main():
     print("the same t for both; every model fitted on the whole set, unsupervised; ROC AUC against the")
     print("labels. The lab-capture task takes the feature windows (10 s, per local host) of every")
     print("capture in `tests/data/corpus` and `tests/data/lab`, as `corpus-features` writes them.\n")
-    print(f"Machine: {platform.machine()}, {os.cpu_count()} cores; Python {platform.python_version()}, "
+    print(f"Machine: {platform.machine()}, {cpu_model()}, {os.cpu_count()} cores"
+          f" (AVX-512 vector walk: {'yes' if has_avx512() else 'no, scalar walk'}); Python {platform.python_version()}, "
           f"scikit-learn {sklearn.__version__}, numpy {np.__version__}.\n")
     print("In both accuracy tables the AUC columns are seeds 0-4 (mean ± standard deviation); the")
     print("100-seed column repeats the comparison over seeds 0-99 with the standard error of the")

@@ -29,6 +29,8 @@
 //! Time always comes from the packets ([`Timestamp`]), so a capture replays the same way
 //! every time.
 
+// One module allows unsafe code, for SIMD gathers and loads: `ml::iforest::avx512` (the
+// Isolation Forest's vector walk), every block with its safety argument.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
