@@ -885,6 +885,16 @@ mod tests {
     use super::*;
     use ndarray::{Array2, array};
 
+    /// The ordinary node-by-node walk of `row`: its lane sums and its score.
+    fn node_walk(forest: &IsolationForest, row: &[f64]) -> ([f64; SUM_LANES], f64) {
+        let mut sums = [0.0; SUM_LANES];
+        for (tree, &root) in forest.roots.iter().enumerate() {
+            sums[tree % SUM_LANES] += forest.path_length(root, row);
+        }
+        let mean = lane_total(&sums) / forest.roots.len() as f64;
+        (sums, (-mean / average_path_length(forest.psi)).exp2())
+    }
+
     #[test]
     fn every_walk_scores_exactly_as_the_node_walk() {
         // Repeated rows make leaves above the depth limit; ψ = 100 is not a power of two;
@@ -928,14 +938,9 @@ mod tests {
                 forest.add_path_lengths_by(rows, &mut scalar, &mut Scratch::default(), false);
                 for (i, row) in scored.rows().into_iter().enumerate() {
                     let row = row.to_vec();
-                    let mut walked = [0.0; SUM_LANES];
-                    for (tree, &root) in forest.roots.iter().enumerate() {
-                        walked[tree % SUM_LANES] += forest.path_length(root, &row);
-                    }
+                    let (walked, expected) = node_walk(&forest, &row);
                     let at = format!("row {i}, ψ {subsample}, {dims} features");
                     assert_eq!(scalar[i], walked, "scalar walk: {at}");
-                    let mean = lane_total(&walked) / forest.roots.len() as f64;
-                    let expected = (-mean / average_path_length(forest.psi)).exp2();
                     assert_eq!(batch[i], expected, "batch: {at}");
                 }
             }
@@ -970,13 +975,7 @@ mod tests {
         let batch = forest.score_batch(rows.view()).unwrap();
         for (i, row) in rows.rows().into_iter().enumerate() {
             let row = row.to_vec();
-            let mut walked = [0.0; SUM_LANES];
-            for (tree, &root) in forest.roots.iter().enumerate() {
-                walked[tree % SUM_LANES] += forest.path_length(root, &row);
-            }
-            let mean = lane_total(&walked) / forest.roots.len() as f64;
-            let expected = (-mean / average_path_length(forest.psi)).exp2();
-            assert_eq!(batch[i], expected, "row {i}");
+            assert_eq!(batch[i], node_walk(&forest, &row).1, "row {i}");
         }
     }
 
@@ -1003,13 +1002,8 @@ mod tests {
             forest.add_path_lengths_by(rows, &mut scalar, &mut Scratch::default(), false);
             for (i, row) in data.rows().into_iter().enumerate() {
                 let row = row.to_vec();
-                let mut walked = [0.0; SUM_LANES];
-                for (tree, &root) in forest.roots.iter().enumerate() {
-                    walked[tree % SUM_LANES] += forest.path_length(root, &row);
-                }
+                let (walked, expected) = node_walk(&forest, &row);
                 proptest::prop_assert_eq!(scalar[i], walked);
-                let mean = lane_total(&walked) / forest.roots.len() as f64;
-                let expected = (-mean / average_path_length(forest.psi)).exp2();
                 proptest::prop_assert_eq!(batch[i], expected);
             }
         }
