@@ -13,6 +13,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::decode::{DecodeAnomaly, Network, PacketView, Transport};
+use crate::detect::FastMap;
 use crate::flow::Flow;
 use crate::time::Timestamp;
 
@@ -316,10 +317,10 @@ pub struct TrafficStats {
     bandwidth: VecDeque<BandwidthSecond>,
     anomalies: HashMap<DecodeAnomaly, u64>,
     fragments: u64,
-    hosts: HashMap<IpAddr, HostTraffic>,
+    hosts: FastMap<IpAddr, HostTraffic>,
     hosts_untracked: u64,
-    ports: HashMap<(u8, u16), PortCounter>,
-    apps: HashMap<&'static str, Counter>,
+    ports: FastMap<(u8, u16), PortCounter>,
+    apps: FastMap<&'static str, Counter>,
 }
 
 const NETWORK_NAMES: [&str; 5] = ["ipv4", "ipv6", "arp", "other", "undecoded"];
@@ -340,10 +341,10 @@ impl TrafficStats {
             bandwidth: VecDeque::new(),
             anomalies: HashMap::new(),
             fragments: 0,
-            hosts: HashMap::new(),
+            hosts: FastMap::default(),
             hosts_untracked: 0,
-            ports: HashMap::new(),
-            apps: HashMap::new(),
+            ports: FastMap::default(),
+            apps: FastMap::default(),
         }
     }
 
@@ -417,6 +418,11 @@ impl TrafficStats {
     fn bucket(&mut self, second: i64) -> &mut BandwidthSecond {
         let history = i64::try_from(self.config.bandwidth_history_secs).unwrap_or(i64::MAX);
         let newest = self.bandwidth.back().map(|b| b.second);
+        if newest == Some(second) {
+            // Most packets fall in the second of the one before.
+            let last = self.bandwidth.len() - 1;
+            return &mut self.bandwidth[last];
+        }
         if newest.is_none_or(|n| second > n) {
             self.bandwidth.push_back(BandwidthSecond {
                 second,
@@ -539,10 +545,10 @@ fn named(names: &[&'static str; 5], counters: &[Counter; 5]) -> BTreeMap<&'stati
 }
 
 fn add_flow(
-    hosts: &mut HashMap<IpAddr, HostTraffic>,
+    hosts: &mut FastMap<IpAddr, HostTraffic>,
     untracked: &mut u64,
-    ports: &mut HashMap<(u8, u16), PortCounter>,
-    apps: &mut HashMap<&'static str, Counter>,
+    ports: &mut FastMap<(u8, u16), PortCounter>,
+    apps: &mut FastMap<&'static str, Counter>,
     max_hosts: usize,
     flow: &Flow,
 ) {

@@ -10,6 +10,7 @@
 //! UDP, ICMP and ICMPv6. Application protocols are parsed later, by the modules that need them.
 
 mod anomaly;
+mod detached;
 pub mod dns;
 mod fast;
 pub mod tls;
@@ -21,6 +22,7 @@ use etherparse::{
 };
 
 pub use anomaly::{AnomalyKind, DecodeAnomaly, ProtocolLayer};
+pub(crate) use detached::DetachedView;
 
 use crate::source::{LinkType, RawPacket};
 use crate::time::Timestamp;

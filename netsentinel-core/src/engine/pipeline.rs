@@ -28,13 +28,13 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use super::{Dispatch, Engine, FINISH_BATCH, Output, RunSummary, class_index, detector_context};
 use crate::alert::Alert;
-use crate::decode::{Network, PacketView, decode};
+use crate::decode::{DetachedView, Network, PacketView, decode};
 use crate::detect::{Context, Detector, Interest};
 use crate::device::DeviceInventory;
 use crate::error::Result;
 use crate::flow::{Flow, FlowLookahead, FlowTable};
 use crate::neighbor::NeighborTable;
-use crate::source::{LinkType, PacketSource, RawPacket, Recv, SourceError, SourceStats};
+use crate::source::{PacketSource, RawPacket, Recv, SourceError, SourceStats};
 use crate::time::Timestamp;
 use crate::traffic::{LocalNetworks, TrafficStats};
 
@@ -47,11 +47,9 @@ const QUEUE_BATCHES: usize = 8;
 /// `Event::Packet::flow` of a packet without a flow.
 const NO_FLOW: u32 = u32::MAX;
 
-/// One packet's bytes in a [`Batch`].
+/// One packet in a [`Batch`]: where its bytes are, and what the packet stage decoded.
 struct BatchPacket {
-    ts: Timestamp,
-    orig_len: u32,
-    link: LinkType,
+    view: DetachedView,
     start: usize,
     end: usize,
 }
@@ -104,14 +102,10 @@ impl Recycler {
 }
 
 impl Batch {
-    fn raw(&self, packet: u32) -> RawPacket<'_> {
-        let p = &self.packets[packet as usize];
-        RawPacket {
-            ts: p.ts,
-            data: &self.bytes[p.start..p.end],
-            orig_len: p.orig_len,
-            link: p.link,
-        }
+    /// Packet `packet`, decoded.
+    fn packet(&self, packet: u32) -> Option<PacketView<'_>> {
+        let p = self.packets.get(packet as usize)?;
+        Some(p.view.attach(self.bytes.get(p.start..p.end)?))
     }
 
     fn flow(&self, index: u32) -> Option<&Flow> {
@@ -146,14 +140,12 @@ impl PacketStage<'_> {
         let start = self.batch.bytes.len();
         self.batch.bytes.extend_from_slice(raw.data);
         let packet = self.batch.packets.len() as u32;
+        let pkt = decode(raw);
         self.batch.packets.push(BatchPacket {
-            ts: raw.ts,
-            orig_len: raw.orig_len,
-            link: raw.link,
+            view: DetachedView::detach(&pkt),
             start,
             end: self.batch.bytes.len(),
         });
-        let pkt = decode(raw);
         match *self.next_tick {
             None => *self.next_tick = Some(pkt.ts.add_micros(self.tick_micros)),
             Some(t) if pkt.ts >= t => self.tick(pkt.ts),
@@ -321,73 +313,62 @@ impl<'e> DetectorGroup<'e> {
         pkt: Option<&PacketView<'_>>,
         devices: Option<&DeviceInventory>,
     ) {
-        let event = batch.events[e as usize];
-        let (calls, now, flow, from_initiator): (&[usize], Timestamp, Option<&Flow>, bool) =
-            match event {
-                Event::Packet {
-                    flow,
-                    from_initiator,
-                    class,
-                    ..
-                } => {
-                    let Some(pkt) = pkt else { return };
-                    if let Network::Arp(arp) = &pkt.network {
-                        self.neighbors.learn(arp, pkt.ts);
-                    }
-                    (
-                        &self.dispatch.packet[class as usize],
-                        pkt.ts,
-                        batch.flow(flow),
-                        from_initiator,
-                    )
-                }
-                Event::Tick(now) => (&self.dispatch.tick, now, None, true),
-                Event::FlowEnd { flow, now } => {
-                    (&self.dispatch.flow_end, now, batch.flow(flow), true)
-                }
-                Event::Finish(now) => (&[], now, None, true),
-                Event::Drain(_) => return,
-            };
-        let every: Vec<usize>;
-        let calls = if let Event::Finish(_) = event {
-            every = (0..self.members.len()).collect();
-            &every[..]
-        } else {
-            calls
+        let DetectorGroup {
+            members,
+            dispatch,
+            neighbors,
+            local,
+            out,
+        } = self;
+        let mut calls = Calls {
+            members,
+            out,
+            e,
+            local,
+            devices,
         };
-        for &m in calls {
-            let (index, detector, reads_devices) = &mut self.members[m];
-            let before = self.out.alerts.len();
-            let mut cx = detector_context(
-                Context::new(
-                    now,
-                    flow,
-                    from_initiator,
-                    &self.neighbors,
-                    &self.local,
-                    &mut self.out.alerts,
-                ),
-                devices.filter(|_| *reads_devices),
-            );
-            match event {
-                Event::Packet { .. } => {
-                    if let Some(pkt) = pkt {
-                        detector.on_packet(pkt, &mut cx);
-                    }
+        match batch.events[e as usize] {
+            Event::Packet {
+                flow,
+                from_initiator,
+                class,
+                ..
+            } => {
+                let Some(pkt) = pkt else { return };
+                if let Network::Arp(arp) = &pkt.network {
+                    neighbors.learn(arp, pkt.ts);
                 }
-                Event::Tick(now) => detector.on_tick(now, &mut cx),
-                Event::FlowEnd { .. } => {
-                    if let Some(f) = flow {
-                        detector.on_flow_end(f, &mut cx);
-                    }
-                }
-                Event::Finish(now) => detector.on_finish(now, &mut cx),
-                Event::Drain(_) => {}
+                let which = &dispatch.packet[class as usize];
+                let flow = batch.flow(flow);
+                calls.run(which, neighbors, pkt.ts, flow, from_initiator, |d, cx| {
+                    d.on_packet(pkt, cx);
+                });
             }
-            let raised = self.out.alerts.len() - before;
-            self.out
-                .tags
-                .extend(std::iter::repeat_n((e, *index), raised));
+            Event::Tick(now) => {
+                calls.run(&dispatch.tick, neighbors, now, None, true, |d, cx| {
+                    d.on_tick(now, cx);
+                });
+            }
+            Event::FlowEnd { flow, now } => {
+                let Some(flow) = batch.flow(flow) else { return };
+                calls.run(
+                    &dispatch.flow_end,
+                    neighbors,
+                    now,
+                    Some(flow),
+                    true,
+                    |d, cx| {
+                        d.on_flow_end(flow, cx);
+                    },
+                );
+            }
+            Event::Finish(now) => {
+                let every: Vec<usize> = (0..calls.members.len()).collect();
+                calls.run(&every, neighbors, now, None, true, |d, cx| {
+                    d.on_finish(now, cx);
+                });
+            }
+            Event::Drain(_) => {}
         }
     }
 
@@ -398,11 +379,58 @@ impl<'e> DetectorGroup<'e> {
                 let Event::Packet { packet, .. } = event else {
                     continue;
                 };
-                let raw = batch.raw(packet);
-                let pkt = decode(&raw);
-                self.event(batch, e as u32, Some(&pkt), None);
+                let pkt = batch.packet(packet);
+                self.event(batch, e as u32, pkt.as_ref(), None);
             } else {
                 self.event(batch, e as u32, None, None);
+            }
+        }
+    }
+}
+
+/// One event's calls to some members of a [`DetectorGroup`], each alert tagged with the
+/// event and the detector that raised it.
+struct Calls<'g, 'e> {
+    members: &'g mut [Member<'e>],
+    out: &'g mut TaggedAlerts,
+    e: u32,
+    local: &'g LocalNetworks,
+    devices: Option<&'g DeviceInventory>,
+}
+
+impl Calls<'_, '_> {
+    /// Calls `call` on the members at positions `which`, in that order.
+    fn run(
+        &mut self,
+        which: &[usize],
+        neighbors: &NeighborTable,
+        now: Timestamp,
+        flow: Option<&Flow>,
+        from_initiator: bool,
+        mut call: impl FnMut(&mut dyn Detector, &mut Context<'_>),
+    ) {
+        for &m in which {
+            let Some((index, detector, reads_devices)) = self.members.get_mut(m) else {
+                continue;
+            };
+            let before = self.out.alerts.len();
+            let mut cx = detector_context(
+                Context::new(
+                    now,
+                    flow,
+                    from_initiator,
+                    neighbors,
+                    self.local,
+                    &mut self.out.alerts,
+                ),
+                self.devices.filter(|_| *reads_devices),
+            );
+            call(detector.as_mut(), &mut cx);
+            let raised = self.out.alerts.len() - before;
+            if raised > 0 {
+                self.out
+                    .tags
+                    .extend(std::iter::repeat_n((self.e, *index), raised));
             }
         }
     }
@@ -470,8 +498,9 @@ impl OutputStage<'_> {
             match event {
                 Event::Packet { packet, .. } => {
                     *self.packet_number += 1;
-                    let raw = batch.raw(packet);
-                    let pkt = decode(&raw);
+                    let Some(pkt) = batch.packet(packet) else {
+                        continue;
+                    };
                     self.traffic.packet(&pkt);
                     self.out.packet(&pkt);
                     if let Some(a) = pkt.anomaly {
