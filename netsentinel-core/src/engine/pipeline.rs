@@ -3,9 +3,10 @@
 //!
 //! Three kinds of stage, each working through the packets in capture order:
 //! - the **packet stage** (one thread) reads the source, decodes, keeps the flow table
-//!   and writes batches of events: a packet with a copy of its flow as it stood after
-//!   that packet, a tick, a flow that ended, a point where the single-thread engine hands
-//!   its alerts on;
+//!   and writes batches of events: a packet (its bytes and what the decoder found in them,
+//!   so no other stage decodes it again) with a copy of its flow as it stood after that
+//!   packet, a tick, a flow that ended, a point where the single-thread engine hands its
+//!   alerts on;
 //! - the **output stage** (the calling thread) keeps the traffic statistics and the device
 //!   inventory, runs its share of the detectors (among them those that read the
 //!   inventory), merges the alerts of every share back into registration order per event,
