@@ -159,6 +159,17 @@ impl<'e> Context<'e> {
         self
     }
 
+    /// Gives (or takes away) the device inventory: the engine calls every detector of an
+    /// event with one context, and only those that read the inventory see it.
+    pub(crate) fn set_devices(&mut self, devices: Option<&'e DeviceInventory>) {
+        self.devices = devices;
+    }
+
+    /// Alerts emitted through this context so far, with those before it.
+    pub(crate) fn alerts_emitted(&self) -> usize {
+        self.out.len()
+    }
+
     /// The device inventory, for a detector that declared [`Interest::DEVICES`] (tests
     /// may not give one).
     pub fn devices(&self) -> Option<&'e DeviceInventory> {

@@ -297,14 +297,6 @@ pub struct Engine {
     source_stats: SourceStats,
 }
 
-/// `cx` with the device inventory when the detector reads it ([`Interest::DEVICES`]).
-fn detector_context<'e>(cx: Context<'e>, devices: Option<&'e DeviceInventory>) -> Context<'e> {
-    match devices {
-        Some(d) => cx.with_devices(d),
-        None => cx,
-    }
-}
-
 /// Which detectors [`Engine::call_detectors`] calls.
 #[derive(Clone, Copy)]
 enum Calls {
@@ -507,18 +499,17 @@ impl Engine {
                 Some(h) => (Some(self.flows.get(h)), h.from_initiator),
                 None => (None, true),
             };
+            // One context for every call: only the inventory differs between detectors.
+            let mut cx = Context::new(
+                pkt.ts,
+                flow,
+                from_initiator,
+                &self.neighbors,
+                &self.local,
+                &mut self.alerts,
+            );
             for &i in &self.dispatch.packet[class] {
-                let mut cx = detector_context(
-                    Context::new(
-                        pkt.ts,
-                        flow,
-                        from_initiator,
-                        &self.neighbors,
-                        &self.local,
-                        &mut self.alerts,
-                    ),
-                    self.reads_devices[i].then_some(&self.devices),
-                );
+                cx.set_devices(self.reads_devices[i].then_some(&self.devices));
                 self.detectors[i].on_packet(&pkt, &mut cx);
             }
         }
@@ -637,11 +628,9 @@ impl Engine {
                 &every
             }
         };
+        let mut cx = Context::new(now, flow, true, neighbors, local, alerts);
         for &i in which {
-            let mut cx = detector_context(
-                Context::new(now, flow, true, neighbors, local, alerts),
-                reads_devices[i].then_some(&*devices),
-            );
+            cx.set_devices(reads_devices[i].then_some(&*devices));
             call(detectors[i].as_mut(), &mut cx);
         }
     }

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-use super::{Dispatch, Engine, FINISH_BATCH, Output, RunSummary, class_index, detector_context};
+use super::{Dispatch, Engine, FINISH_BATCH, Output, RunSummary, class_index};
 use crate::alert::Alert;
 use crate::decode::{DetachedView, Network, PacketView, decode};
 use crate::detect::{Context, Detector, Interest};
@@ -410,28 +410,18 @@ impl Calls<'_, '_> {
         from_initiator: bool,
         mut call: impl FnMut(&mut dyn Detector, &mut Context<'_>),
     ) {
+        let TaggedAlerts { tags, alerts } = &mut *self.out;
+        let mut cx = Context::new(now, flow, from_initiator, neighbors, self.local, alerts);
         for &m in which {
             let Some((index, detector, reads_devices)) = self.members.get_mut(m) else {
                 continue;
             };
-            let before = self.out.alerts.len();
-            let mut cx = detector_context(
-                Context::new(
-                    now,
-                    flow,
-                    from_initiator,
-                    neighbors,
-                    self.local,
-                    &mut self.out.alerts,
-                ),
-                self.devices.filter(|_| *reads_devices),
-            );
+            let before = cx.alerts_emitted();
+            cx.set_devices(self.devices.filter(|_| *reads_devices));
             call(detector.as_mut(), &mut cx);
-            let raised = self.out.alerts.len() - before;
+            let raised = cx.alerts_emitted() - before;
             if raised > 0 {
-                self.out
-                    .tags
-                    .extend(std::iter::repeat_n((self.e, *index), raised));
+                tags.extend(std::iter::repeat_n((self.e, *index), raised));
             }
         }
     }
