@@ -321,7 +321,7 @@ impl<'e> DetectorGroup<'e> {
             local,
             out,
         } = self;
-        let mut calls = Calls {
+        let mut calls = MemberCalls {
             members,
             out,
             e,
@@ -391,7 +391,7 @@ impl<'e> DetectorGroup<'e> {
 
 /// One event's calls to some members of a [`DetectorGroup`], each alert tagged with the
 /// event and the detector that raised it.
-struct Calls<'g, 'e> {
+struct MemberCalls<'g, 'e> {
     members: &'g mut [Member<'e>],
     out: &'g mut TaggedAlerts,
     e: u32,
@@ -399,7 +399,7 @@ struct Calls<'g, 'e> {
     devices: Option<&'g DeviceInventory>,
 }
 
-impl Calls<'_, '_> {
+impl MemberCalls<'_, '_> {
     /// Calls `call` on the members at positions `which`, in that order.
     fn run(
         &mut self,
