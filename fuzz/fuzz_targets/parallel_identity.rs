@@ -1,6 +1,7 @@
 //! Differential: any bytes, cut into Ethernet frames (as `engine_feed`), give the same
 //! sink transcript (every alert, flow, anomaly, incident and the summary, in order) on one
-//! thread and on three (`Engine::run_parallel`).
+//! thread, on three (`Engine::run_parallel`) and on six (two flow threads with the flow
+//! table's four shards).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -10,8 +11,11 @@ use netsentinel_core::testutil::{assert_same_transcript, frames_from_bytes, tran
 fuzz_target!(|data: &[u8]| {
     let mut config = EngineConfig::default();
     config.flow.max_flows = 16; // exercise eviction
+    config.flow.shards = 4;
     let source = frames_from_bytes(data);
     let single = transcript(&config, 1, &mut source.clone());
-    let parallel = transcript(&config, 3, &mut source.clone());
-    assert_same_transcript("fuzz input", &single, 3, &parallel);
+    for threads in [3, 6] {
+        let parallel = transcript(&config, threads, &mut source.clone());
+        assert_same_transcript("fuzz input", &single, threads, &parallel);
+    }
 });

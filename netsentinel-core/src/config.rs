@@ -259,6 +259,9 @@ impl EngineConfig {
         if self.flow.max_flows > u32::MAX as usize - 1 {
             return invalid("flow.max_flows", "must be below 4294967295");
         }
+        if self.flow.shards > 256 {
+            return invalid("flow.shards", "must be at most 256");
+        }
         if self.tick_interval_ms == 0 {
             return invalid("tick_interval_ms", "must be at least 1");
         }

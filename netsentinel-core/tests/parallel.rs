@@ -46,7 +46,8 @@ fn every_capture_in_the_repository_gives_the_same_records_on_more_threads() {
         };
         let single = transcript(&config, 1, &mut source);
         records += single.0.len();
-        for threads in [2, 3, 5] {
+        // From 4 threads on, flow threads keep the flow table's shards (8: three of them).
+        for threads in [2, 3, 5, 8] {
             let parallel = transcript(&config, threads, &mut open().unwrap());
             assert_same_transcript(&name, &single, threads, &parallel);
         }
@@ -59,7 +60,7 @@ fn every_capture_in_the_repository_gives_the_same_records_on_more_threads() {
 fn traffic_that_fills_every_table_gives_the_same_records_on_more_threads() {
     let config = EngineConfig::from_json(
         r#"{
-        "flow": {"max_flows": 64},
+        "flow": {"max_flows": 64, "shards": 4},
         "traffic": {"max_hosts": 64},
         "devices": {"max_devices": 16},
         "gateway": {"max_keys": 16},
@@ -100,7 +101,7 @@ fn traffic_that_fills_every_table_gives_the_same_records_on_more_threads() {
     }
     let single = transcript(&config, 1, &mut source.clone());
     assert!(single.0.len() > 1000, "{} records", single.0.len());
-    for threads in [2, 4] {
+    for threads in [2, 4, 6] {
         let parallel = transcript(&config, threads, &mut source.clone());
         assert_same_transcript("hostile", &single, threads, &parallel);
     }
@@ -266,7 +267,8 @@ fn frame_of(p: &RandomPacket) -> Vec<u8> {
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
 
-    /// Any packet stream: the same transcript on 1 and on 3 threads.
+    /// Any packet stream: the same transcript on 1 thread, on 3, and on 6 (two flow
+    /// threads keeping four shards of a small table, so flows are evicted).
     #[test]
     fn random_traffic_gives_the_same_records_on_more_threads(
         packets in proptest::collection::vec(proptest::prelude::any::<RandomPacket>(), 1..600)
@@ -281,5 +283,11 @@ proptest::proptest! {
         let single = transcript(&config, 1, &mut source.clone());
         let parallel = transcript(&config, 3, &mut source.clone());
         assert_same_transcript("random traffic", &single, 3, &parallel);
+        let mut small = EngineConfig::default();
+        small.flow.max_flows = 24;
+        small.flow.shards = 4;
+        let single = transcript(&small, 1, &mut source.clone());
+        let parallel = transcript(&small, 6, &mut source.clone());
+        assert_same_transcript("random traffic, small table", &single, 6, &parallel);
     }
 }

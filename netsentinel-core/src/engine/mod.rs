@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+mod flow_threads;
 mod output;
 mod pipeline;
 

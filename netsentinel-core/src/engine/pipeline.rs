@@ -12,7 +12,11 @@
 //!   inventory), merges the alerts of every share back into registration order per event,
 //!   and passes them through the gateway and the correlator to the sinks;
 //! - with more than two threads, **detector threads** run the other shares on every batch
-//!   and hand back each alert tagged with the event and the detector that raised it.
+//!   and hand back each alert tagged with the event and the detector that raised it;
+//! - from four threads on, **flow threads** ([`super::flow_threads`]) keep the flow table
+//!   instead of the packet stage, each whole shards of it (the table is split by flow hash
+//!   whatever the thread count), and the packet stage puts their work back in packet
+//!   order before the batch goes on.
 //!
 //! Detectors are shared out by a rough cost estimate ([`cost`]); a share is a fixed set of
 //! detectors for the whole run, because a detector's state is its own and must see every
@@ -27,6 +31,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
+use super::flow_threads::{FlowThread, FlowThreads, FlowThreadsGone, NO_SHARD, Route};
 use super::{Dispatch, Engine, FINISH_BATCH, Output, RunSummary, class_index};
 use crate::alert::Alert;
 use crate::decode::{DetachedView, Network, PacketView, decode};
@@ -46,7 +51,7 @@ const BATCH_BYTES: usize = 1 << 20;
 /// Batches waiting between two stages at most.
 const QUEUE_BATCHES: usize = 8;
 /// `Event::Packet::flow` of a packet without a flow.
-const NO_FLOW: u32 = u32::MAX;
+pub(super) const NO_FLOW: u32 = u32::MAX;
 
 /// One packet in a [`Batch`]: where its bytes are, and what the packet stage decoded.
 struct BatchPacket {
@@ -57,7 +62,7 @@ struct BatchPacket {
 
 /// What happened, in the order the single-thread engine does it.
 #[derive(Clone, Copy)]
-enum Event {
+pub(super) enum Event {
     /// A packet (index into `packets`) and its flow after it (index into `flows`).
     Packet {
         packet: u32,
@@ -77,11 +82,15 @@ enum Event {
 
 /// Events and the packets and flows they refer to.
 #[derive(Default)]
-struct Batch {
+pub(super) struct Batch {
     bytes: Vec<u8>,
     packets: Vec<BatchPacket>,
-    flows: Vec<Flow>,
-    events: Vec<Event>,
+    pub(super) flows: Vec<Flow>,
+    pub(super) events: Vec<Event>,
+    /// With flow threads: each packet's route to its flow's shard.
+    pub(super) routes: Vec<Route>,
+    /// With flow threads: packets the flow table had accounted before this batch.
+    pub(super) first_packet: u64,
 }
 
 /// Batches the stages are done with go back to the packet stage to be filled again: a new
@@ -97,6 +106,7 @@ impl Recycler {
             b.packets.clear();
             b.flows.clear();
             b.events.clear();
+            b.routes.clear();
             let _ = self.0.try_send(b);
         }
     }
@@ -104,7 +114,7 @@ impl Recycler {
 
 impl Batch {
     /// Packet `packet`, decoded.
-    fn packet(&self, packet: u32) -> Option<PacketView<'_>> {
+    pub(super) fn packet(&self, packet: u32) -> Option<PacketView<'_>> {
         let p = self.packets.get(packet as usize)?;
         Some(p.view.attach(self.bytes.get(p.start..p.end)?))
     }
@@ -122,9 +132,17 @@ struct TaggedAlerts {
     alerts: Vec<Alert>,
 }
 
+/// Where the packet stage's packets are accounted in flows.
+enum StageFlows<'e> {
+    /// In the flow table, on the packet stage's own thread.
+    Table(&'e mut FlowTable),
+    /// By flow threads, each keeping some of the table's shards.
+    Threads(FlowThreads<'e>),
+}
+
 /// The packet stage's share of the engine.
 struct PacketStage<'e> {
-    flows: &'e mut FlowTable,
+    flows: StageFlows<'e>,
     neighbors: &'e mut NeighborTable,
     next_tick: &'e mut Option<Timestamp>,
     last_ts: &'e mut Option<Timestamp>,
@@ -158,14 +176,34 @@ impl PacketStage<'_> {
         if let Network::Arp(arp) = &pkt.network {
             self.neighbors.learn(arp, pkt.ts);
         }
-        let handle = self.flows.update(&pkt);
         let class = class_index(Interest::of_packet(&pkt));
-        let (flow, from_initiator) = match handle {
-            Some(h) if self.wanted[class] => {
-                self.batch.flows.push(self.flows.get(h).clone());
-                ((self.batch.flows.len() - 1) as u32, h.from_initiator)
+        let (flow, from_initiator) = match &mut self.flows {
+            StageFlows::Table(table) => match table.update(&pkt) {
+                Some(h) if self.wanted[class] => {
+                    self.batch.flows.push(table.get(h).clone());
+                    ((self.batch.flows.len() - 1) as u32, h.from_initiator)
+                }
+                _ => (NO_FLOW, true),
+            },
+            StageFlows::Threads(threads) => {
+                // The flow threads fill in the flow; this notes where it lives.
+                if packet == 0 {
+                    self.batch.first_packet = *threads.packets;
+                }
+                *threads.packets += 1;
+                let route = threads.router.route(&pkt).map_or(
+                    Route {
+                        hash: 0,
+                        shard: NO_SHARD,
+                    },
+                    |(hash, shard)| Route {
+                        hash,
+                        shard: shard as u32,
+                    },
+                );
+                self.batch.routes.push(route);
+                (NO_FLOW, true)
             }
-            _ => (NO_FLOW, true),
         };
         self.batch.events.push(Event::Packet {
             packet,
@@ -176,17 +214,22 @@ impl PacketStage<'_> {
         self.drain(pkt.ts);
     }
 
-    /// A tick, as [`Engine::tick_at`].
+    /// A tick, as [`Engine::tick_at`] (flow threads expire their shards at the event).
     fn tick(&mut self, now: Timestamp) {
         *self.next_tick = Some(now.add_micros(self.tick_micros));
-        self.flows.expire(now);
+        if let StageFlows::Table(table) = &mut self.flows {
+            table.expire(now);
+        }
         self.batch.events.push(Event::Tick(now));
         self.drain(now);
     }
 
-    /// Ended flows, then the point where their alerts go on, as [`Engine::drain`].
+    /// Ended flows, then the point where their alerts go on, as [`Engine::drain`] (flow
+    /// threads' ended flows are put in when the batch comes back from them).
     fn drain(&mut self, now: Timestamp) {
-        self.flows.take_ended(&mut self.ended);
+        if let StageFlows::Table(table) = &mut self.flows {
+            table.take_ended(&mut self.ended);
+        }
         for f in self.ended.drain(..) {
             self.batch.flows.push(f);
             self.batch.events.push(Event::FlowEnd {
@@ -197,17 +240,64 @@ impl PacketStage<'_> {
         self.batch.events.push(Event::Drain(now));
     }
 
+    /// Hands a full batch on: to the other stages, or first to the flow threads (and on
+    /// whichever batch they are done with). `false` when the run is being abandoned.
+    fn ship(&mut self, batch: Batch, send: &mut impl FnMut(Batch) -> bool) -> bool {
+        match &mut self.flows {
+            StageFlows::Table(_) => send(batch),
+            StageFlows::Threads(threads) => match threads.dispatch(batch) {
+                Ok(Some(done)) => send(done),
+                Ok(None) => true,
+                Err(FlowThreadsGone) => false,
+            },
+        }
+    }
+
+    /// Every batch still with the flow threads, on to the other stages.
+    fn flush(&mut self, send: &mut impl FnMut(Batch) -> bool) -> bool {
+        let StageFlows::Threads(threads) = &mut self.flows else {
+            return true;
+        };
+        loop {
+            match threads.next_done() {
+                Ok(Some(done)) => {
+                    if !send(done) {
+                        return false;
+                    }
+                }
+                Ok(None) => return true,
+                Err(FlowThreadsGone) => return false,
+            }
+        }
+    }
+
     /// The end of the input, as [`Engine::finish`] up to its summary; `send` is called
     /// with each full batch.
     fn finish(&mut self, mut send: impl FnMut(Batch) -> bool) -> bool {
         let now = self.last_ts.unwrap_or_default();
-        while self.flows.finish_some(FINISH_BATCH) {
-            self.drain(now);
-            if !send(std::mem::take(&mut self.batch)) {
-                return false;
-            }
+        let batch = std::mem::take(&mut self.batch);
+        if !self.ship(batch, &mut send) || !self.flush(&mut send) {
+            return false;
         }
-        self.drain(now);
+        match &mut self.flows {
+            StageFlows::Table(_) => loop {
+                let more = match &mut self.flows {
+                    StageFlows::Table(table) => table.finish_some(FINISH_BATCH),
+                    StageFlows::Threads(_) => false,
+                };
+                self.drain(now);
+                if !more {
+                    break;
+                }
+                if !send(std::mem::take(&mut self.batch)) {
+                    return false;
+                }
+            },
+            StageFlows::Threads(threads) => match threads.finish(&mut self.batch, now, &mut send) {
+                Ok(true) => {}
+                Ok(false) | Err(FlowThreadsGone) => return false,
+            },
+        }
         if self.last_ts.is_some() {
             self.tick(now);
             self.batch.events.push(Event::Finish(now));
@@ -227,6 +317,8 @@ impl PacketStage<'_> {
             packets: Vec::with_capacity(BATCH_PACKETS),
             flows: Vec::with_capacity(BATCH_PACKETS),
             events: Vec::with_capacity(3 * BATCH_PACKETS),
+            routes: Vec::new(),
+            first_packet: 0,
         });
         std::mem::replace(&mut self.batch, next)
     }
@@ -241,7 +333,7 @@ fn read_packets<S: PacketSource + ?Sized>(
     to: &[SyncSender<Arc<Batch>>],
     recycled: &Receiver<Batch>,
 ) -> std::result::Result<Option<SourceStats>, SourceError> {
-    let send = |batch: Batch| {
+    let mut send = |batch: Batch| {
         let batch = Arc::new(batch);
         to.iter().all(|tx| tx.send(Arc::clone(&batch)).is_ok())
     };
@@ -251,13 +343,18 @@ fn read_packets<S: PacketSource + ?Sized>(
         if read.is_multiple_of(1024) && stop.load(Ordering::Relaxed) {
             break;
         }
-        lookahead.before_next(stage.flows, &*source);
+        if let StageFlows::Table(table) = &stage.flows {
+            lookahead.before_next(table, &*source);
+        }
         match source.next_packet() {
             Ok(Recv::Packet(p)) => {
                 read += 1;
                 stage.packet(&p);
-                if stage.full() && !send(stage.take(recycled)) {
-                    return Ok(None);
+                if stage.full() {
+                    let batch = stage.take(recycled);
+                    if !stage.ship(batch, &mut send) {
+                        return Ok(None);
+                    }
                 }
             }
             Ok(Recv::Idle) => {
@@ -268,7 +365,10 @@ fn read_packets<S: PacketSource + ?Sized>(
             Ok(Recv::Eof) => break,
             Err(e) => {
                 // The packets before the failure are analysed, as in a single-thread run.
-                send(std::mem::take(&mut stage.batch));
+                let batch = std::mem::take(&mut stage.batch);
+                if stage.ship(batch, &mut send) {
+                    stage.flush(&mut send);
+                }
                 return Err(e);
             }
         }
@@ -612,7 +712,9 @@ impl Engine {
     ///
     /// One thread reads, decodes and keeps the flow table; the calling thread keeps the
     /// statistics and device inventory, writes to the sinks and runs a share of the
-    /// detectors; each further thread runs another share. With one thread, or when the
+    /// detectors; each further thread runs another share. From four threads on, about
+    /// half of the threads beyond those two keep the flow table's shards instead (flows
+    /// sharded by hash), the others run detector shares. With one thread, or when the
     /// engine keeps a packet ring, records, or names local processes (live-capture
     /// features), this is [`run`](Self::run).
     /// Snapshot requests ([`snapshot_handle`](Self::snapshot_handle)) are answered after
@@ -679,15 +781,39 @@ impl Engine {
             ..
         } = self;
         let replica = neighbors.clone();
-        let mut shares = share_out(detectors, reads_devices, threads - 1).into_iter();
+        let wanted: [bool; 6] = std::array::from_fn(|c| !dispatch.packet[c].is_empty());
+        let flow_threads = flow_thread_count(threads, flows.shard_count());
+        let mut shares =
+            share_out(detectors, reads_devices, threads - 1 - flow_threads).into_iter();
         let own = shares.next().unwrap_or_default();
+        let mut flow_workers = Vec::new();
+        let stage_flows = if flow_threads == 0 {
+            StageFlows::Table(flows)
+        } else {
+            let parts = flows.parts();
+            let (mut to, mut from) = (Vec::new(), Vec::new());
+            for worker in FlowThread::share_out(parts.shards, flow_threads, wanted) {
+                let (tx, rx) = sync_channel(QUEUE_BATCHES);
+                let (back_tx, back_rx) = sync_channel(QUEUE_BATCHES);
+                flow_workers.push((worker, rx, back_tx));
+                to.push(tx);
+                from.push(back_rx);
+            }
+            StageFlows::Threads(FlowThreads::new(
+                parts.router,
+                parts.packets,
+                parts.live,
+                to,
+                from,
+            ))
+        };
         let mut stage = PacketStage {
-            flows,
+            flows: stage_flows,
             neighbors,
             next_tick,
             last_ts,
             tick_micros: *tick_micros,
-            wanted: std::array::from_fn(|c| !dispatch.packet[c].is_empty()),
+            wanted,
             ended: Vec::new(),
             batch: Batch::default(),
         };
@@ -704,6 +830,12 @@ impl Engine {
         let (recycle_tx, recycled) = sync_channel::<Batch>(2 * QUEUE_BATCHES + 2);
         let recycler = Recycler(recycle_tx);
         std::thread::scope(|scope| {
+            for (n, (worker, rx, tx)) in flow_workers.into_iter().enumerate() {
+                std::thread::Builder::new()
+                    .name(format!("netsentinel-flows-{n}"))
+                    .spawn_scoped(scope, move || worker.run(rx, tx))
+                    .map_err(spawn_failed)?;
+            }
             let mut to_stages = Vec::new();
             let mut from_detectors = Vec::new();
             for (n, share) in shares.enumerate() {
@@ -750,6 +882,17 @@ impl Engine {
                 Err(e) => Err(e.into()),
             }
         })
+    }
+}
+
+/// Flow threads for a run on `threads` threads: none below four (the packet stage keeps
+/// the flow table; with two or three threads the detectors are the larger part), then
+/// half of the threads beyond the packet and output stages, at most one per shard.
+fn flow_thread_count(threads: usize, shards: usize) -> usize {
+    if threads < 4 {
+        0
+    } else {
+        ((threads - 2) / 2).clamp(1, shards.max(1))
     }
 }
 

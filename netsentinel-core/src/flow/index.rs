@@ -130,7 +130,9 @@ impl FlowIndex {
 
     /// Every slot held, in no particular order.
     pub(super) fn slots(&self) -> impl Iterator<Item = u32> + '_ {
-        self.buckets
+        // An empty index (every flow ended) is not walked: it can be megabytes.
+        let used = if self.len == 0 { 0 } else { self.buckets.len() };
+        self.buckets[..used]
             .iter()
             .filter(|&&b| b != 0)
             .map(|&b| (b as u32).wrapping_sub(1))
@@ -138,8 +140,10 @@ impl FlowIndex {
 
     /// Removes every entry.
     pub(super) fn clear(&mut self) {
-        self.buckets.fill(0);
-        self.len = 0;
+        if self.len > 0 {
+            self.buckets.fill(0);
+            self.len = 0;
+        }
     }
 
     fn bucket(fp: u32, slot: u32) -> Bucket {

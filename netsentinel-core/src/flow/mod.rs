@@ -14,6 +14,7 @@
 mod community_id;
 mod index;
 mod prefetch;
+mod shard;
 mod table;
 
 use std::hash::Hash;
@@ -24,6 +25,8 @@ use serde::{Deserialize, Serialize};
 pub use community_id::community_id;
 pub(crate) use prefetch::FlowLookahead;
 use prefetch::prefetch;
+pub(crate) use shard::FlowShard;
+pub(crate) use table::{FinishOrder, LiveCount, ShardRouter};
 pub use table::{FlowHandle, FlowTable, FlowTableStats};
 
 use crate::decode::{PacketView, TcpFlags, Transport};
@@ -144,7 +147,8 @@ impl FlowKey {
     }
 }
 
-/// A flow's unique number within one engine run (1, 2, 3, ... in creation order).
+/// A flow's unique number within one engine run: the number of the packet that created it
+/// (1 for the first packet of the run), so ids grow in creation order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct FlowId(pub u64);
@@ -386,8 +390,9 @@ pub fn protocol_name(protocol: u8) -> String {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct FlowConfig {
-    /// Most flows kept at once; when full, the least recently active flow is evicted and
-    /// counted. Default 1,000,000 (about 250 MB; see docs/BENCHMARKS.md for bytes per flow).
+    /// Most flows kept at once, shared out among the shards (see `shards`); when a
+    /// shard is full, its least valuable flow (closed, then least recently active) is
+    /// evicted and counted. Default 1,000,000 (about 250 MB; see docs/BENCHMARKS.md for bytes per flow).
     pub max_flows: usize,
     /// Idle timeout of established TCP connections. Default 600 s.
     pub tcp_established_timeout_secs: u64,
@@ -401,6 +406,11 @@ pub struct FlowConfig {
     pub icmp_timeout_secs: u64,
     /// Idle timeout of other IP protocols. Default 60 s.
     pub other_timeout_secs: u64,
+    /// Parts the table is split into by flow hash, each with `max_flows / shards` of the
+    /// cap and evicting among its own flows; a parallel run gives each flow thread whole
+    /// shards. 0 (the default): 16, fewer for tables under 65,536 flows (one per 4,096).
+    /// The result of a run does not depend on the thread count, only on this.
+    pub shards: usize,
 }
 
 impl Default for FlowConfig {
@@ -413,6 +423,7 @@ impl Default for FlowConfig {
             udp_timeout_secs: 120,
             icmp_timeout_secs: 30,
             other_timeout_secs: 60,
+            shards: 0,
         }
     }
 }

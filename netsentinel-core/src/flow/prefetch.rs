@@ -7,6 +7,7 @@
 //! round before). The CPU's prefetch instruction does not wait, so the reads overlap with
 //! the work on the packets in between. The results are unchanged whatever is fetched.
 
+use super::table::KeyPlace;
 use super::{FlowTable, KeyBits};
 use crate::source::{LinkType, PacketSource, RawPacket};
 
@@ -25,7 +26,7 @@ pub(super) fn prefetch<T>(value: &T) {
 pub(crate) struct FlowLookahead {
     /// The key hash of the packet after the next one, found in the previous round (the
     /// packet two ahead then, one ahead now).
-    one_ahead: Option<u64>,
+    one_ahead: Option<KeyPlace>,
 }
 
 impl FlowLookahead {
@@ -35,12 +36,12 @@ impl FlowLookahead {
         let two_ahead = source
             .peek(2)
             .and_then(|p| common_key(&p))
-            .map(|key| flows.key_hash(&key));
-        if let Some(hash) = two_ahead {
-            flows.prefetch_bucket(hash);
+            .map(|key| flows.place(&key));
+        if let Some(place) = two_ahead {
+            flows.prefetch_bucket(place);
         }
-        if let Some(hash) = self.one_ahead {
-            flows.prefetch_flow(hash);
+        if let Some(place) = self.one_ahead {
+            flows.prefetch_flow(place);
         }
         self.one_ahead = two_ahead;
     }

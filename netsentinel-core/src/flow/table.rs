@@ -1,12 +1,10 @@
-//! The flow table: a slab of flows, a hash index, and one expiry heap per timeout class.
+//! The flow table: flows split over a fixed number of shards by key hash.
 //!
-//! A packet only touches its own flow (hash lookup, then the slot): no list is relinked per
-//! packet, because relinking touches two neighbouring flows that are cold in cache and that
-//! cost dominated the whole pipeline. Instead each class keeps a min-heap of
-//! (time, slot) entries whose time is at most the flow's `last_seen`; expiry pops entries
-//! that look old, ends the flow if it really is idle, and otherwise pushes it back with
-//! its current `last_seen`. Expiry is therefore exact at tick granularity, and a busy flow
-//! costs one heap operation per timeout period, not one per packet.
+//! The split does not depend on how many threads run: a single-thread run keeps the same
+//! shards that a parallel run hands out to its flow threads, so both end the same flows at
+//! the same moments (eviction picks within a shard, expiry goes shard by shard) and give
+//! them the same ids (the number of the packet that created the flow). That is what lets
+//! the parallel pipeline promise the single-thread result.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -14,55 +12,33 @@ use std::hash::BuildHasher;
 
 use serde::Serialize;
 
-use super::index::{FlowIndex, fingerprint};
-use super::{DirectionStats, Flow, FlowConfig, FlowEndReason, FlowId, FlowKey, KeyBits, TcpState};
-use crate::decode::{Fragment, PacketView, TcpFlags, Transport};
+use super::shard::{FlowShard, ShardStats};
+use super::{Flow, FlowConfig, FlowId, FlowKey, KeyBits};
+use crate::decode::PacketView;
 use crate::time::Timestamp;
 
-/// Timeout classes; each has its own expiry heap so expiry only ever looks at heap tops.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-enum Class {
-    TcpEstablished = 0,
-    TcpNew = 1,
-    TcpClosed = 2,
-    Udp = 3,
-    Icmp = 4,
-    Other = 5,
-}
-const CLASSES: usize = 6;
+/// Shards of a table whose configuration leaves the number to us (`FlowConfig::shards`
+/// 0), at most: enough for the flow threads of a large machine.
+const AUTO_SHARDS: usize = 16;
+/// The seed of the hash that picks a flow's shard. Fixed, unlike the index's random one:
+/// the shard decides which flows compete for room, so two runs over the same capture
+/// (on any number of threads) must split the same way. Steering many flows into one
+/// shard only crowds that shard, a sixteenth of the table; the index a shard probes
+/// still hashes with a per-run random seed.
+const SHARD_SEED: u64 = 0x6e73_2d66_6c6f_7773;
 
-impl Class {
-    fn of(flow: &Flow) -> Class {
-        match flow.key.protocol {
-            6 => match flow.tcp_state {
-                TcpState::Established | TcpState::Midstream | TcpState::Closing => {
-                    Class::TcpEstablished
-                }
-                TcpState::ClosedFin | TcpState::ClosedRst => Class::TcpClosed,
-                TcpState::NotTcp | TcpState::Attempted | TcpState::HalfOpen => Class::TcpNew,
-            },
-            17 => Class::Udp,
-            1 | 58 => Class::Icmp,
-            _ => Class::Other,
-        }
-    }
-}
+/// Flows the indexes of a new table have room for before they grow, in all: a larger
+/// table starts at this and grows (rehashing) only when that many flows are live.
+const INITIAL_INDEXED: usize = 1 << 18;
 
-struct Slot {
-    flow: Flow,
-    class: Class,
-    /// Bumped whenever the slot is freed, so heap entries of a dead flow are recognised.
-    generation: u32,
-    live: bool,
-}
-
-/// A heap entry: `(since, slot, generation)`, `since <= flow.last_seen`.
-type Entry = Reverse<(Timestamp, u32, u32)>;
+/// Flows per shard below which a table with an automatic shard count has fewer shards:
+/// a small table gains nothing from the split, and its eviction order stays global.
+const AUTO_FLOWS_PER_SHARD: usize = 4096;
 
 /// A reference to a live flow, valid until the next call that changes the table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlowHandle {
+    shard: u32,
     slot: u32,
     /// Whether the packet went from the initiator to the responder.
     pub from_initiator: bool,
@@ -83,10 +59,33 @@ pub struct FlowTableStats {
     pub timed_out: u64,
     /// Flows ended because a new SYN reused their closed 4-tuple.
     pub reused: u64,
-    /// Flows evicted because the table was full (`max_flows`).
+    /// Flows evicted because the table (a shard of it) was full (`max_flows`).
     pub evicted: u64,
     /// Flows still live when the capture ended.
     pub ended_at_eof: u64,
+}
+
+/// How many flows are live and the most there were, kept by whoever sees every change in
+/// packet order: the table itself, or the parallel pipeline while its shards are out.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct LiveCount {
+    active: u64,
+    peak: u64,
+}
+
+impl LiveCount {
+    /// A packet was accounted: it `created` a flow, and `ended_one` to make room.
+    pub(crate) fn packet(&mut self, created: bool, ended_one: bool) {
+        if created && !ended_one {
+            self.active += 1;
+            self.peak = self.peak.max(self.active);
+        }
+    }
+
+    /// `n` flows ended (timeout, end of capture).
+    pub(crate) fn ended(&mut self, n: u64) {
+        self.active = self.active.saturating_sub(n);
+    }
 }
 
 /// Bidirectional flow table with exact idle expiry and a hard cap.
@@ -97,216 +96,214 @@ pub struct FlowTableStats {
 /// assert_eq!(table.stats().active, 0);
 /// ```
 pub struct FlowTable {
-    /// Slot indices by a fingerprint of their flow's key. The key compare reads the slot,
-    /// which the update needs anyway, so a packet costs one cache miss into the index
-    /// and one into the slab.
-    index: FlowIndex,
+    shards: Vec<FlowShard>,
     hasher: foldhash::fast::RandomState,
-    slots: Vec<Slot>,
-    free: Vec<u32>,
-    heaps: [BinaryHeap<Entry>; CLASSES],
-    timeouts: [i64; CLASSES],
-    max_flows: usize,
-    next_id: u64,
+    /// Packets accounted: the next packet's number, less one, which a flow it creates
+    /// takes as its id.
+    packets: u64,
+    live: LiveCount,
+    /// The shard of the previous packet's flow.
+    last_shard: usize,
     ended: Vec<Flow>,
-    /// Live slots still to end, during `finish_some`.
-    finishing: Vec<u32>,
-    /// The slot of the previous packet's flow (checked by key and liveness before use).
-    last: Option<u32>,
-    stats: FlowTableStats,
+    /// While the end of capture is under way ([`finish_some`](Self::finish_some)): which
+    /// shard ends a flow next.
+    finishing: Option<FinishOrder>,
+}
+
+/// A flow table taken apart for a parallel run: its shards, to be shared out among flow
+/// threads, and what has to see every packet in order.
+pub(crate) struct FlowTableParts<'t> {
+    pub(crate) shards: &'t mut [FlowShard],
+    pub(crate) router: ShardRouter,
+    /// Packets accounted before the run (flow ids continue from here).
+    pub(crate) packets: &'t mut u64,
+    pub(crate) live: &'t mut LiveCount,
+}
+
+/// Which shard a packet's flow lives in.
+#[derive(Clone)]
+pub(crate) struct ShardRouter {
+    hasher: foldhash::fast::RandomState,
+    shards: usize,
+}
+
+impl ShardRouter {
+    /// The key hash (the index's) and shard of the packet's flow; `None` for packets
+    /// without an IP layer.
+    pub(crate) fn route(&self, pkt: &PacketView<'_>) -> Option<(u64, usize)> {
+        let (key, _) = FlowKey::from_packet(pkt)?;
+        let bits = key.bits();
+        Some((self.hasher.hash_one(bits), shard_of(&bits, self.shards)))
+    }
+}
+
+/// Where a flow key lives: its shard and its hash in the shard's index.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct KeyPlace {
+    shard: usize,
+    hash: u64,
+}
+
+/// The shard among `shards` of a flow key.
+fn shard_of(key: &KeyBits, shards: usize) -> usize {
+    if shards == 1 {
+        return 0;
+    }
+    let hash = foldhash::fast::FixedState::with_seed(SHARD_SEED).hash_one(key);
+    ((u64::from(hash as u32) * shards as u64) >> 32) as usize
 }
 
 impl FlowTable {
     /// An empty table.
     pub fn new(config: FlowConfig) -> Self {
-        let us = |secs: u64| i64::try_from(secs.saturating_mul(1_000_000)).unwrap_or(i64::MAX);
-        let mut timeouts = [0i64; CLASSES];
-        timeouts[Class::TcpEstablished as usize] = us(config.tcp_established_timeout_secs);
-        timeouts[Class::TcpNew as usize] = us(config.tcp_new_timeout_secs);
-        timeouts[Class::TcpClosed as usize] = us(config.tcp_closed_timeout_secs);
-        timeouts[Class::Udp as usize] = us(config.udp_timeout_secs);
-        timeouts[Class::Icmp as usize] = us(config.icmp_timeout_secs);
-        timeouts[Class::Other as usize] = us(config.other_timeout_secs);
+        let max_flows = config.max_flows.max(1);
+        let count = if config.shards == 0 {
+            (max_flows / AUTO_FLOWS_PER_SHARD).clamp(1, AUTO_SHARDS)
+        } else {
+            config.shards.min(max_flows)
+        };
+        let hasher = foldhash::fast::RandomState::default();
+        // `max_flows` in all: the remainder goes one each to the first shards.
+        let shards = (0..count)
+            .map(|i| {
+                let cap = max_flows / count + usize::from(i < max_flows % count);
+                let indexed = cap.min(INITIAL_INDEXED / count);
+                FlowShard::new(&config, cap, indexed, hasher.clone())
+            })
+            .collect();
         FlowTable {
-            // Pre-sized so ordinary tables never rehash: growing re-reads every slot's key.
-            index: FlowIndex::with_capacity(config.max_flows.min(1 << 18)),
-            hasher: foldhash::fast::RandomState::default(),
-            // Capacity is only reserved address space until used; it saves the copy (and the
-            // transient double footprint) of growing a large table.
-            slots: Vec::with_capacity(config.max_flows.min(u32::MAX as usize)),
-            free: Vec::new(),
-            heaps: Default::default(),
-            timeouts,
-            max_flows: config.max_flows.max(1),
-            next_id: 1,
+            shards,
+            hasher,
+            packets: 0,
+            live: LiveCount::default(),
+            last_shard: 0,
             ended: Vec::new(),
-            finishing: Vec::new(),
-            last: None,
-            stats: FlowTableStats::default(),
+            finishing: None,
         }
     }
 
     /// Counters.
     pub fn stats(&self) -> FlowTableStats {
-        self.stats
+        let mut sum = ShardStats::default();
+        for s in &self.shards {
+            let s = s.stats();
+            sum.active += s.active;
+            sum.created += s.created;
+            sum.timed_out += s.timed_out;
+            sum.reused += s.reused;
+            sum.evicted += s.evicted;
+            sum.ended_at_eof += s.ended_at_eof;
+        }
+        FlowTableStats {
+            active: sum.active,
+            peak_active: self.live.peak,
+            created: sum.created,
+            timed_out: sum.timed_out,
+            reused: sum.reused,
+            evicted: sum.evicted,
+            ended_at_eof: sum.ended_at_eof,
+        }
+    }
+
+    /// How many shards the table is split into (see `FlowConfig::shards`).
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
     }
 
     /// The flow behind a handle returned by [`update`](Self::update).
     pub fn get(&self, handle: FlowHandle) -> &Flow {
-        &self.slots[handle.slot as usize].flow
+        self.shards[handle.shard as usize].get(handle.slot)
     }
 
     /// The flow behind a handle, to annotate it.
     pub fn get_mut(&mut self, handle: FlowHandle) -> &mut Flow {
-        &mut self.slots[handle.slot as usize].flow
+        self.shards[handle.shard as usize].get_mut(handle.slot)
     }
 
     /// Live flows, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &Flow> {
-        // While the end of capture is ending flows, those still to end are no longer
-        // indexed (the index was cleared for them) but are live.
-        self.index
-            .slots()
-            .chain(self.finishing.iter().copied())
-            .map(|slot| &self.slots[slot as usize])
-            .filter(|s| s.live)
-            .map(|s| &s.flow)
+        self.shards.iter().flat_map(FlowShard::iter)
     }
 
-    /// The hash [`update`](Self::update) indexes a flow key by, from the key's integers.
-    pub(crate) fn key_hash(&self, key: &KeyBits) -> u64 {
-        self.hasher.hash_one(key)
+    fn router(&self) -> ShardRouter {
+        ShardRouter {
+            hasher: self.hasher.clone(),
+            shards: self.shards.len(),
+        }
     }
 
-    /// Fetches into the cache the index bucket `update` will read first for a key of this
-    /// [`key_hash`](Self::key_hash).
-    pub(crate) fn prefetch_bucket(&self, hash: u64) {
-        self.index.prefetch(fingerprint(hash));
+    /// The table's shards and counters, for the parallel pipeline's flow threads.
+    pub(crate) fn parts(&mut self) -> FlowTableParts<'_> {
+        let router = self.router();
+        FlowTableParts {
+            shards: &mut self.shards,
+            router,
+            packets: &mut self.packets,
+            live: &mut self.live,
+        }
     }
 
-    /// Fetches into the cache the flow of this key hash, found through the index (whose
-    /// bucket [`prefetch_bucket`](Self::prefetch_bucket) should have fetched a packet
-    /// earlier). The slot is picked by fingerprint alone: reading it to compare keys would
-    /// wait for the very memory read this is meant to start early.
-    pub(crate) fn prefetch_flow(&self, hash: u64) {
-        if let Some(slot) = self.index.first_candidate(fingerprint(hash)) {
-            // A slot spans up to three cache lines: the fields `update` touches, wherever
-            // the compiler placed them.
-            let s = &self.slots[slot as usize];
-            super::prefetch(s);
-            super::prefetch(&s.flow.key);
-            super::prefetch(&s.flow.to_server);
-            super::prefetch(&s.flow.to_client);
+    /// Where [`update`](Self::update) looks for a flow key, from the key's integers.
+    pub(crate) fn place(&self, key: &KeyBits) -> KeyPlace {
+        KeyPlace {
+            shard: shard_of(key, self.shards.len()),
+            hash: self.hasher.hash_one(key),
+        }
+    }
+
+    /// Fetches into the cache the index bucket `update` will read first for a key at
+    /// this [`place`](Self::place).
+    pub(crate) fn prefetch_bucket(&self, place: KeyPlace) {
+        if let Some(shard) = self.shards.get(place.shard) {
+            shard.prefetch_bucket(place.hash);
+        }
+    }
+
+    /// Fetches into the cache the flow at this place (see `FlowShard::prefetch_flow`).
+    pub(crate) fn prefetch_flow(&self, place: KeyPlace) {
+        if let Some(shard) = self.shards.get(place.shard) {
+            shard.prefetch_flow(place.hash);
         }
     }
 
     /// Accounts one packet: finds or creates its flow. `None` for packets without an IP
-    /// layer. Idle flows are not expired here but by [`expire`](Self::expire), which the
-    /// engine calls on every tick: checking the list heads on every packet would touch
-    /// cold memory for nothing.
+    /// layer. A flow is numbered by the packet that created it: the n-th packet given to
+    /// `update` creates flow n. Idle flows are not expired here but by
+    /// [`expire`](Self::expire), which the engine calls on every tick: checking the list
+    /// heads on every packet would touch cold memory for nothing.
     pub fn update(&mut self, pkt: &PacketView<'_>) -> Option<FlowHandle> {
-        let (key, lo_to_hi) = FlowKey::from_packet(pkt)?;
-        let tcp_flags = match pkt.transport {
-            Transport::Tcp(t) => Some(t.flags),
-            _ => None,
-        };
-        let mut created = false;
-        // Packets come in bursts per flow (a TCP window, a DNS query and its answer): the
-        // previous packet's flow is checked before hashing.
-        let cached = self.last.filter(|&slot| {
-            let s = &self.slots[slot as usize];
-            s.live && s.flow.key == key
-        });
-        let (found, fp) = match cached {
-            Some(slot) => (Some(slot), None),
+        self.packets += 1;
+        let keyed = FlowKey::from_packet(pkt)?;
+        let hasher = &self.hasher;
+        // A packet of the previous packet's flow needs no hash at all.
+        let last = self.shards[self.last_shard].last_is(&keyed.0);
+        let (shard, bits) = match last {
+            Some(_) => (self.last_shard, None),
             None => {
-                let fp = fingerprint(self.hasher.hash_one(key));
-                let slots = &self.slots;
-                let found = self.index.find(fp, |i| slots[i as usize].flow.key == key);
-                (found, Some(fp))
+                let bits = keyed.0.bits();
+                (shard_of(&bits, self.shards.len()), Some(bits))
             }
         };
-        let fp = || fp.unwrap_or_else(|| fingerprint(self.hasher.hash_one(key)));
-        let slot = match found {
-            Some(slot) => {
-                let syn_only =
-                    tcp_flags.is_some_and(|f| f.has(TcpFlags::SYN) && !f.has(TcpFlags::ACK));
-                if syn_only && self.slots[slot as usize].flow.tcp_state.is_closed() {
-                    let fp = fp();
-                    self.stats.reused += 1;
-                    self.end(slot, FlowEndReason::Reused);
-                    created = true;
-                    self.create(key, fp, lo_to_hi, pkt, tcp_flags)
-                } else {
-                    slot
-                }
-            }
-            None => {
-                let fp = fp();
-                if self.index.len() >= self.max_flows {
-                    self.evict_one();
-                }
-                created = true;
-                self.create(key, fp, lo_to_hi, pkt, tcp_flags)
-            }
-        };
-        self.last = Some(slot);
-        let s = &mut self.slots[slot as usize];
-        let from_initiator = lo_to_hi == s.flow.initiator_is_lo;
-        let flow = &mut s.flow;
-        if pkt.ts > flow.last_seen {
-            flow.last_seen = pkt.ts;
-        }
-        let dir: &mut DirectionStats = if from_initiator {
-            &mut flow.to_server
-        } else {
-            &mut flow.to_client
-        };
-        dir.packets += 1;
-        dir.bytes += u64::from(pkt.wire_len);
-        dir.payload_bytes += pkt.payload.len() as u64;
-        if let Some(flags) = tcp_flags {
-            dir.tcp_flags |= flags.0;
-            flow.track_tcp(flags, from_initiator);
-        }
-        if pkt.ip().is_some_and(|ip| ip.fragment != Fragment::None) {
-            flow.fragments += 1;
-        }
-        let class = Class::of(flow);
-        if class != s.class {
-            s.class = class;
-            let entry = Reverse((pkt.ts, slot, s.generation));
-            self.heaps[class as usize].push(entry);
-        }
+        self.last_shard = shard;
+        let hash = || hasher.hash_one(bits.unwrap_or_else(|| keyed.0.bits()));
+        let id = FlowId(self.packets);
+        let u = self.shards[shard].update(pkt, keyed, last, hash, id, &mut self.ended);
+        self.live.packet(u.created, u.ended_one);
         Some(FlowHandle {
-            slot,
-            from_initiator,
-            created,
+            shard: shard as u32,
+            slot: u.slot,
+            from_initiator: u.from_initiator,
+            created: u.created,
         })
     }
 
-    /// Ends every flow idle for longer than its timeout at `now`.
+    /// Ends every flow idle for longer than its timeout at `now`, shard by shard.
     pub fn expire(&mut self, now: Timestamp) {
-        for c in 0..CLASSES {
-            let timeout = self.timeouts[c];
-            while let Some(&Reverse((since, slot, generation))) = self.heaps[c].peek() {
-                if now.micros_since(since) <= timeout {
-                    break;
-                }
-                self.heaps[c].pop();
-                let s = &self.slots[slot as usize];
-                if !s.live || s.generation != generation || s.class as usize != c {
-                    continue; // stale: the flow ended or moved to another class
-                }
-                let last = s.flow.last_seen;
-                if now.micros_since(last) > timeout {
-                    self.stats.timed_out += 1;
-                    self.end(slot, FlowEndReason::Timeout);
-                } else {
-                    self.heaps[c].push(Reverse((last, slot, generation)));
-                }
-            }
+        let mut n = 0;
+        for shard in &mut self.shards {
+            n += shard.expire(now, &mut self.ended);
         }
+        self.live.ended(n);
     }
 
     /// Ends every live flow (end of capture), in creation order.
@@ -319,37 +316,25 @@ impl FlowTable {
     /// copy of the whole table at once. Every flow live at the first call is ending: a
     /// packet accounted between two calls starts a new flow.
     pub fn finish_some(&mut self, max: usize) -> bool {
-        if self.finishing.is_empty() {
-            // One sequential pass over the slab, then a sort of small (id, slot) pairs:
-            // sorting slot numbers by a key read from each slot would miss the cache on
-            // every comparison.
-            let mut live: Vec<(FlowId, u32)> = self
-                .slots
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.live)
-                .map(|(i, s)| (s.flow.id, u32::try_from(i).unwrap_or(u32::MAX)))
-                .collect();
-            // Descending, so popping from the back yields the oldest first.
-            live.sort_unstable_by(|a, b| b.cmp(a));
-            self.finishing = live.into_iter().map(|(_, slot)| slot).collect();
-            if self.finishing.is_empty() {
-                return false;
+        let order = self.finishing.get_or_insert_with(|| {
+            for shard in &mut self.shards {
+                shard.begin_finish();
             }
-            // All of them end: one clear instead of a lookup (two cache misses) per flow.
-            self.index.clear();
-            self.last = None;
-        }
+            FinishOrder::new(self.shards.iter().enumerate())
+        });
         for _ in 0..max {
-            let Some(slot) = self.finishing.pop() else {
-                break;
-            };
-            if self.slots[slot as usize].live {
-                self.stats.ended_at_eof += 1;
-                self.retire(slot, FlowEndReason::EndOfCapture);
+            let Some(at) = order.next() else { break };
+            let shard = &mut self.shards[at];
+            if shard.finish_next(&mut self.ended) == Some(true) {
+                self.live.ended(1);
             }
+            order.ended(at, shard);
         }
-        !self.finishing.is_empty()
+        if order.is_done() {
+            self.finishing = None;
+            return false;
+        }
+        true
     }
 
     /// Takes the flows ended since the last call, oldest end first.
@@ -359,148 +344,44 @@ impl FlowTable {
 
     /// Approximate heap bytes held per flow slot (slab slot + index entry).
     pub fn bytes_per_flow() -> usize {
-        // An 8-byte bucket at up to half load.
-        let index = 2 * size_of::<u64>();
-        // At least one heap entry per flow.
-        size_of::<Slot>() + index + size_of::<Entry>()
-    }
-
-    fn create(
-        &mut self,
-        key: FlowKey,
-        fp: u32,
-        lo_to_hi: bool,
-        pkt: &PacketView<'_>,
-        tcp_flags: Option<TcpFlags>,
-    ) -> u32 {
-        // A SYN-ACK first means the SYN was missed: its receiver is the initiator.
-        let syn_ack_first = tcp_flags.is_some_and(|f| f.has(TcpFlags::SYN | TcpFlags::ACK));
-        let initiator_is_lo = lo_to_hi != syn_ack_first;
-        let (src_port, dst_port) = if initiator_is_lo {
-            (key.lo_port, key.hi_port)
-        } else {
-            (key.hi_port, key.lo_port)
-        };
-        let (src_port, dst_port) = match pkt.transport {
-            // ICMP keys hold (type, counterpart); the record keeps what the packet said.
-            Transport::Icmpv4 { icmp_type, code } | Transport::Icmpv6 { icmp_type, code }
-                if !syn_ack_first =>
-            {
-                (u16::from(icmp_type), u16::from(code))
-            }
-            _ => (src_port, dst_port),
-        };
-        let flow = Flow {
-            id: FlowId(self.next_id),
-            key,
-            initiator_is_lo,
-            src_port,
-            dst_port,
-            first_seen: pkt.ts,
-            last_seen: pkt.ts,
-            to_server: DirectionStats::default(),
-            to_client: DirectionStats::default(),
-            tcp_state: TcpState::NotTcp,
-            fragments: 0,
-            end_reason: FlowEndReason::Active,
-            process: None,
-        };
-        self.next_id += 1;
-        let class = Class::of_new(key.protocol);
-        let index = match self.free.pop() {
-            Some(i) => {
-                let s = &mut self.slots[i as usize];
-                s.flow = flow;
-                s.class = class;
-                s.live = true;
-                i
-            }
-            None => {
-                self.slots.push(Slot {
-                    flow,
-                    class,
-                    generation: 0,
-                    live: true,
-                });
-                u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
-            }
-        };
-        let generation = self.slots[index as usize].generation;
-        self.heaps[class as usize].push(Reverse((pkt.ts, index, generation)));
-        self.index.insert(fp, index);
-        self.stats.created += 1;
-        self.stats.active += 1;
-        self.stats.peak_active = self.stats.peak_active.max(self.stats.active);
-        index
-    }
-
-    /// Evicts the least valuable flow: closed connections first, then the least recently
-    /// active not-established flow, then the least recently active established one.
-    fn evict_one(&mut self) {
-        const ORDER: [&[Class]; 3] = [
-            &[Class::TcpClosed],
-            &[Class::TcpNew, Class::Udp, Class::Icmp, Class::Other],
-            &[Class::TcpEstablished],
-        ];
-        for group in ORDER {
-            if let Some(slot) = self.least_recent(group) {
-                self.stats.evicted += 1;
-                self.end(slot, FlowEndReason::Evicted);
-                return;
-            }
-        }
-    }
-
-    /// The live flow with the oldest `last_seen` among `classes`, cleaning stale heap
-    /// entries and refreshing outdated ones on the way.
-    fn least_recent(&mut self, classes: &[Class]) -> Option<u32> {
-        loop {
-            // The class whose heap top is oldest.
-            let (c, Reverse((since, slot, generation))) = classes
-                .iter()
-                .filter_map(|&c| self.heaps[c as usize].peek().map(|e| (c as usize, *e)))
-                .min_by_key(|(_, Reverse((since, _, _)))| *since)?;
-            let s = &self.slots[slot as usize];
-            if !s.live || s.generation != generation || s.class as usize != c {
-                self.heaps[c].pop();
-                continue;
-            }
-            let last = s.flow.last_seen;
-            if last > since {
-                self.heaps[c].pop();
-                self.heaps[c].push(Reverse((last, slot, generation)));
-                continue;
-            }
-            return Some(slot);
-        }
-    }
-
-    /// Ends a live flow: out of the index, then [`retire`](Self::retire).
-    fn end(&mut self, slot: u32, reason: FlowEndReason) {
-        let fp = fingerprint(self.hasher.hash_one(self.slots[slot as usize].flow.key));
-        self.index.remove(fp, slot);
-        self.retire(slot, reason);
-    }
-
-    /// Ends a live flow that is no longer indexed: frees its slot and queues a copy.
-    fn retire(&mut self, slot: u32, reason: FlowEndReason) {
-        let s = &mut self.slots[slot as usize];
-        s.flow.end_reason = reason;
-        s.live = false;
-        s.generation = s.generation.wrapping_add(1);
-        self.ended.push(s.flow.clone());
-        self.free.push(slot);
-        self.stats.active -= 1;
+        FlowShard::bytes_per_flow()
     }
 }
 
-impl Class {
-    fn of_new(protocol: u8) -> Class {
-        match protocol {
-            6 => Class::TcpNew,
-            17 => Class::Udp,
-            1 | 58 => Class::Icmp,
-            _ => Class::Other,
+/// The order in which the end of capture ends flows across shards: oldest first, each
+/// shard's list (from `FlowShard::begin_finish`) being oldest first already.
+#[derive(Default)]
+pub(crate) struct FinishOrder {
+    /// (id of the flow next in line, position of its shard), least first.
+    heads: BinaryHeap<Reverse<(FlowId, usize)>>,
+}
+
+impl FinishOrder {
+    /// Starts on `shards`, given with their positions, each after `begin_finish`.
+    pub(crate) fn new<'s>(shards: impl IntoIterator<Item = (usize, &'s FlowShard)>) -> Self {
+        let heads = shards
+            .into_iter()
+            .filter_map(|(at, s)| s.next_to_finish().map(|id| Reverse((id, at))))
+            .collect();
+        FinishOrder { heads }
+    }
+
+    /// The position of the shard whose flow ends next; `None` when every list is done.
+    /// The caller ends that flow (`FlowShard::finish_next`), then calls
+    /// [`ended`](Self::ended).
+    pub(crate) fn next(&self) -> Option<usize> {
+        self.heads.peek().map(|Reverse((_, at))| *at)
+    }
+
+    /// The shard at `at`, returned by [`next`](Self::next), ended its flow.
+    pub(crate) fn ended(&mut self, at: usize, shard: &FlowShard) {
+        self.heads.pop();
+        if let Some(id) = shard.next_to_finish() {
+            self.heads.push(Reverse((id, at)));
         }
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.heads.is_empty()
     }
 }

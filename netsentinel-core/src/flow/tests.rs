@@ -204,6 +204,90 @@ fn flows_still_to_end_at_end_of_capture_are_listed() {
 }
 
 #[test]
+fn a_flow_is_numbered_by_the_packet_that_created_it() {
+    let mut t = FlowTable::new(FlowConfig::default());
+    assert!(
+        feed(&mut t, 0.0, &[0u8; 6]).is_none(),
+        "no IP layer, no flow"
+    );
+    let first = feed(&mut t, 0.0, &udp_frame(A, B, 1, 53, b"q")).unwrap();
+    feed(&mut t, 0.0, &udp_frame(B, A, 53, 1, b"a"));
+    let second = feed(&mut t, 0.0, &udp_frame(A, B, 2, 53, b"q")).unwrap();
+    assert_eq!((t.get(first).id, t.get(second).id), (FlowId(2), FlowId(4)));
+}
+
+/// Sixteen shards of two flows each: every shard evicts among its own flows, the table
+/// never holds more than its cap, and the end of capture still goes in creation order.
+#[test]
+fn shards_share_the_cap_and_end_flows_in_creation_order() {
+    let config = FlowConfig {
+        max_flows: 32,
+        shards: 16,
+        ..FlowConfig::default()
+    };
+    let mut t = FlowTable::new(config);
+    assert_eq!(t.shard_count(), 16);
+    for port in 0..200u16 {
+        feed(
+            &mut t,
+            f64::from(port),
+            &udp_frame(A, B, 1000 + port, 53, b"q"),
+        );
+        assert!(t.stats().active <= 32);
+    }
+    let stats = t.stats();
+    assert_eq!(stats.created, 200);
+    assert_eq!(stats.evicted, 200 - stats.active);
+    assert_eq!(stats.peak_active, stats.active);
+    // Evicting within a shard ends a flow younger than the table's oldest: with one
+    // global order only the oldest would go. Here 200 flows over 16 shards fill each.
+    assert!(stats.active > 16, "{stats:?}");
+    ended(&mut t);
+    t.finish();
+    let ids: Vec<u64> = ended(&mut t).iter().map(|f| f.id.0).collect();
+    assert_eq!(ids.len() as u64, stats.active);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+}
+
+/// Which flows share a shard does not depend on the table (whose index hashes with a
+/// seed of its own): two tables given the same packets end the same flows the same way,
+/// which a parallel run relies on.
+#[test]
+fn every_table_splits_flows_alike() {
+    let config = FlowConfig {
+        max_flows: 24,
+        shards: 8,
+        ..FlowConfig::default()
+    };
+    let run = || {
+        let mut t = FlowTable::new(config.clone());
+        let mut done = Vec::new();
+        for i in 0..300u16 {
+            let frame = udp_frame(
+                A,
+                Ipv4Addr::from(0x0a00_0100 + u32::from(i % 50)),
+                i,
+                53,
+                b"",
+            );
+            feed(&mut t, f64::from(i) / 10.0, &frame);
+            if i % 20 == 0 {
+                t.expire(Timestamp::from_micros(i64::from(i) * 100_000));
+            }
+            t.take_ended(&mut done);
+        }
+        t.finish();
+        t.take_ended(&mut done);
+        done.iter()
+            .map(|f| (f.id, f.key, f.end_reason))
+            .collect::<Vec<_>>()
+    };
+    let first = run();
+    assert!(first.iter().any(|f| f.2 == FlowEndReason::Evicted));
+    assert_eq!(first, run());
+}
+
+#[test]
 fn bytes_per_flow_stays_small() {
     // Recorded in docs/BENCHMARKS.md; a regression here doubles the memory of a flood.
     let n = FlowTable::bytes_per_flow();
@@ -220,6 +304,7 @@ proptest::proptest! {
     #[test]
     fn every_packet_lands_in_exactly_one_flow(
         max_flows in 1usize..24,
+        shards in 0usize..5,
         packets in proptest::collection::vec(
             (0u8..6, 0u8..6, 0u16..4, 0u8..4, 0u8..3, 0u32..4_000_000),
             1..300,
@@ -232,6 +317,7 @@ proptest::proptest! {
             tcp_closed_timeout_secs: 1,
             udp_timeout_secs: 2,
             icmp_timeout_secs: 1,
+            shards,
             ..FlowConfig::default()
         };
         let mut table = FlowTable::new(config);
@@ -256,6 +342,8 @@ proptest::proptest! {
             let live: Vec<&Flow> = table.iter().collect();
             proptest::prop_assert_eq!(live.len() as u64, table.stats().active);
             proptest::prop_assert!(live.len() <= max_flows);
+            let peak = table.stats().peak_active;
+            proptest::prop_assert!(live.len() as u64 <= peak && peak <= max_flows as u64);
             let keys: std::collections::HashSet<FlowKey> = live.iter().map(|f| f.key).collect();
             proptest::prop_assert_eq!(keys.len(), live.len(), "two live flows share a key");
         }

@@ -1,0 +1,499 @@
+//! One shard of the flow table: a slab of flows, a hash index, and one expiry heap per
+//! timeout class. The [`FlowTable`](super::FlowTable) splits flows over shards by key hash;
+//! a shard sees only its own flows, so shards can be kept by different threads.
+//!
+//! A packet only touches its own flow (hash lookup, then the slot): no list is relinked per
+//! packet, because relinking touches two neighbouring flows that are cold in cache and that
+//! cost dominated the whole pipeline. Instead each class keeps a min-heap of
+//! (time, slot) entries whose time is at most the flow's `last_seen`; expiry pops entries
+//! that look old, ends the flow if it really is idle, and otherwise pushes it back with
+//! its current `last_seen`. Expiry is therefore exact at tick granularity, and a busy flow
+//! costs one heap operation per timeout period, not one per packet.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::hash::BuildHasher;
+
+use super::index::{FlowIndex, fingerprint};
+use super::{DirectionStats, Flow, FlowConfig, FlowEndReason, FlowId, FlowKey, TcpState};
+use crate::decode::{Fragment, PacketView, TcpFlags, Transport};
+use crate::time::Timestamp;
+
+/// Timeout classes; each has its own expiry heap so expiry only ever looks at heap tops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum Class {
+    TcpEstablished = 0,
+    TcpNew = 1,
+    TcpClosed = 2,
+    Udp = 3,
+    Icmp = 4,
+    Other = 5,
+}
+const CLASSES: usize = 6;
+
+impl Class {
+    fn of(flow: &Flow) -> Class {
+        match flow.key.protocol {
+            6 => match flow.tcp_state {
+                TcpState::Established | TcpState::Midstream | TcpState::Closing => {
+                    Class::TcpEstablished
+                }
+                TcpState::ClosedFin | TcpState::ClosedRst => Class::TcpClosed,
+                TcpState::NotTcp | TcpState::Attempted | TcpState::HalfOpen => Class::TcpNew,
+            },
+            17 => Class::Udp,
+            1 | 58 => Class::Icmp,
+            _ => Class::Other,
+        }
+    }
+}
+
+struct Slot {
+    flow: Flow,
+    class: Class,
+    /// Bumped whenever the slot is freed, so heap entries of a dead flow are recognised.
+    generation: u32,
+    live: bool,
+}
+
+/// A heap entry: `(since, slot, generation)`, `since <= flow.last_seen`.
+type Entry = Reverse<(Timestamp, u32, u32)>;
+
+/// What [`FlowShard::update`] did with a packet.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ShardUpdate {
+    pub(crate) slot: u32,
+    /// Whether the packet went from the initiator to the responder.
+    pub(crate) from_initiator: bool,
+    /// Whether this packet created the flow.
+    pub(crate) created: bool,
+    /// Whether making room for it ended another flow (eviction or reuse).
+    pub(crate) ended_one: bool,
+}
+
+/// A shard's counters (see [`FlowTableStats`](super::FlowTableStats)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct ShardStats {
+    pub(super) active: u64,
+    pub(super) created: u64,
+    pub(super) timed_out: u64,
+    pub(super) reused: u64,
+    pub(super) evicted: u64,
+    pub(super) ended_at_eof: u64,
+}
+
+/// Part of a flow table, with exact idle expiry and a hard cap of its own.
+pub(crate) struct FlowShard {
+    /// Slot indices by a fingerprint of their flow's key. The key compare reads the slot,
+    /// which the update needs anyway, so a packet costs one cache miss into the index
+    /// and one into the slab.
+    index: FlowIndex,
+    /// The table's hasher (every shard hashes alike; the table picks the shard by hash).
+    hasher: foldhash::fast::RandomState,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    heaps: [BinaryHeap<Entry>; CLASSES],
+    timeouts: [i64; CLASSES],
+    max_flows: usize,
+    /// Live flows still to end at the end of capture, as (id, slot), newest first.
+    finishing: Vec<(FlowId, u32)>,
+    /// The slot of the previous packet's flow (checked by key and liveness before use).
+    last: Option<u32>,
+    stats: ShardStats,
+}
+
+impl FlowShard {
+    /// An empty shard holding at most `max_flows` flows, with an index sized for
+    /// `indexed` of them before it grows.
+    pub(super) fn new(
+        config: &FlowConfig,
+        max_flows: usize,
+        indexed: usize,
+        hasher: foldhash::fast::RandomState,
+    ) -> Self {
+        let us = |secs: u64| i64::try_from(secs.saturating_mul(1_000_000)).unwrap_or(i64::MAX);
+        let mut timeouts = [0i64; CLASSES];
+        timeouts[Class::TcpEstablished as usize] = us(config.tcp_established_timeout_secs);
+        timeouts[Class::TcpNew as usize] = us(config.tcp_new_timeout_secs);
+        timeouts[Class::TcpClosed as usize] = us(config.tcp_closed_timeout_secs);
+        timeouts[Class::Udp as usize] = us(config.udp_timeout_secs);
+        timeouts[Class::Icmp as usize] = us(config.icmp_timeout_secs);
+        timeouts[Class::Other as usize] = us(config.other_timeout_secs);
+        let max_flows = max_flows.max(1);
+        FlowShard {
+            index: FlowIndex::with_capacity(indexed),
+            hasher,
+            // Capacity is only reserved address space until used; it saves the copy (and the
+            // transient double footprint) of growing a large table.
+            slots: Vec::with_capacity(max_flows.min(u32::MAX as usize)),
+            free: Vec::new(),
+            heaps: Default::default(),
+            timeouts,
+            max_flows,
+            finishing: Vec::new(),
+            last: None,
+            stats: ShardStats::default(),
+        }
+    }
+
+    pub(super) fn stats(&self) -> ShardStats {
+        self.stats
+    }
+
+    pub(crate) fn get(&self, slot: u32) -> &Flow {
+        &self.slots[slot as usize].flow
+    }
+
+    pub(super) fn get_mut(&mut self, slot: u32) -> &mut Flow {
+        &mut self.slots[slot as usize].flow
+    }
+
+    /// Live flows, in no particular order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = &Flow> {
+        // While the end of capture is ending flows, those still to end are no longer
+        // indexed (the index was cleared for them) but are live.
+        self.index
+            .slots()
+            .chain(self.finishing.iter().map(|&(_, slot)| slot))
+            .map(|slot| &self.slots[slot as usize])
+            .filter(|s| s.live)
+            .map(|s| &s.flow)
+    }
+
+    /// Fetches into the cache the index bucket `update` will read first for `hash`.
+    pub(super) fn prefetch_bucket(&self, hash: u64) {
+        self.index.prefetch(fingerprint(hash));
+    }
+
+    /// Fetches into the cache the flow of this key hash, found through the index (whose
+    /// bucket [`prefetch_bucket`](Self::prefetch_bucket) should have fetched a packet
+    /// earlier). The slot is picked by fingerprint alone: reading it to compare keys would
+    /// wait for the very memory read this is meant to start early.
+    pub(super) fn prefetch_flow(&self, hash: u64) {
+        if let Some(slot) = self.index.first_candidate(fingerprint(hash)) {
+            // A slot spans up to three cache lines: the fields `update` touches, wherever
+            // the compiler placed them.
+            let s = &self.slots[slot as usize];
+            super::prefetch(s);
+            super::prefetch(&s.flow.key);
+            super::prefetch(&s.flow.to_server);
+            super::prefetch(&s.flow.to_client);
+        }
+    }
+
+    /// The slot of the previous packet's flow here when that flow is `key`'s: packets
+    /// come in bursts per flow (a TCP window, a DNS query and its answer), and such a
+    /// packet needs neither a hash nor the index.
+    pub(crate) fn last_is(&self, key: &FlowKey) -> Option<u32> {
+        self.last.filter(|&slot| {
+            let s = &self.slots[slot as usize];
+            s.live && s.flow.key == *key
+        })
+    }
+
+    /// Accounts one packet of flow `key`: finds or creates its flow; a created flow gets
+    /// `id`. `last` is [`last_is`](Self::last_is) of the key, `hash` gives the key's hash,
+    /// asked for only when the index is used. A flow ended to make room goes to `ended`.
+    pub(crate) fn update(
+        &mut self,
+        pkt: &PacketView<'_>,
+        (key, lo_to_hi): (FlowKey, bool),
+        last: Option<u32>,
+        hash: impl FnOnce() -> u64,
+        id: FlowId,
+        ended: &mut Vec<Flow>,
+    ) -> ShardUpdate {
+        let tcp_flags = match pkt.transport {
+            Transport::Tcp(t) => Some(t.flags),
+            _ => None,
+        };
+        let mut hash = Some(hash);
+        let mut fp_known = None;
+        let mut fp =
+            || *fp_known.get_or_insert_with(|| fingerprint(hash.take().map_or(0, |h| h())));
+        let mut created = false;
+        let mut ended_one = false;
+        let found = last.or_else(|| {
+            let fp = fp();
+            let slots = &self.slots;
+            self.index.find(fp, |i| slots[i as usize].flow.key == key)
+        });
+        let slot = match found {
+            Some(slot) => {
+                let syn_only =
+                    tcp_flags.is_some_and(|f| f.has(TcpFlags::SYN) && !f.has(TcpFlags::ACK));
+                if syn_only && self.slots[slot as usize].flow.tcp_state.is_closed() {
+                    let fp = fp();
+                    self.stats.reused += 1;
+                    self.end(slot, FlowEndReason::Reused, ended);
+                    created = true;
+                    ended_one = true;
+                    self.create(key, fp, lo_to_hi, pkt, tcp_flags, id)
+                } else {
+                    slot
+                }
+            }
+            None => {
+                let fp = fp();
+                if self.index.len() >= self.max_flows {
+                    ended_one = self.evict_one(ended);
+                }
+                created = true;
+                self.create(key, fp, lo_to_hi, pkt, tcp_flags, id)
+            }
+        };
+        self.last = Some(slot);
+        let s = &mut self.slots[slot as usize];
+        let from_initiator = lo_to_hi == s.flow.initiator_is_lo;
+        let flow = &mut s.flow;
+        if pkt.ts > flow.last_seen {
+            flow.last_seen = pkt.ts;
+        }
+        let dir: &mut DirectionStats = if from_initiator {
+            &mut flow.to_server
+        } else {
+            &mut flow.to_client
+        };
+        dir.packets += 1;
+        dir.bytes += u64::from(pkt.wire_len);
+        dir.payload_bytes += pkt.payload.len() as u64;
+        if let Some(flags) = tcp_flags {
+            dir.tcp_flags |= flags.0;
+            flow.track_tcp(flags, from_initiator);
+        }
+        if pkt.ip().is_some_and(|ip| ip.fragment != Fragment::None) {
+            flow.fragments += 1;
+        }
+        let class = Class::of(flow);
+        if class != s.class {
+            s.class = class;
+            let entry = Reverse((pkt.ts, slot, s.generation));
+            self.heaps[class as usize].push(entry);
+        }
+        ShardUpdate {
+            slot,
+            from_initiator,
+            created,
+            ended_one,
+        }
+    }
+
+    /// Ends every flow idle for longer than its timeout at `now`, into `ended`; returns
+    /// how many.
+    pub(crate) fn expire(&mut self, now: Timestamp, ended: &mut Vec<Flow>) -> u64 {
+        let mut count = 0;
+        for c in 0..CLASSES {
+            let timeout = self.timeouts[c];
+            while let Some(&Reverse((since, slot, generation))) = self.heaps[c].peek() {
+                if now.micros_since(since) <= timeout {
+                    break;
+                }
+                self.heaps[c].pop();
+                let s = &self.slots[slot as usize];
+                if !s.live || s.generation != generation || s.class as usize != c {
+                    continue; // stale: the flow ended or moved to another class
+                }
+                let last = s.flow.last_seen;
+                if now.micros_since(last) > timeout {
+                    self.stats.timed_out += 1;
+                    count += 1;
+                    self.end(slot, FlowEndReason::Timeout, ended);
+                } else {
+                    self.heaps[c].push(Reverse((last, slot, generation)));
+                }
+            }
+        }
+        count
+    }
+
+    /// Starts ending every live flow (end of capture): [`finish_next`](Self::finish_next)
+    /// then ends them one by one, oldest first. A packet accounted in between starts a
+    /// new flow, which this does not end.
+    pub(crate) fn begin_finish(&mut self) {
+        // One sequential pass over the slab, then a sort of small (id, slot) pairs:
+        // sorting slot numbers by a key read from each slot would miss the cache on
+        // every comparison.
+        let mut live: Vec<(FlowId, u32)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.live)
+            .map(|(i, s)| (s.flow.id, u32::try_from(i).unwrap_or(u32::MAX)))
+            .collect();
+        // Descending, so popping from the back yields the oldest first.
+        live.sort_unstable_by(|a, b| b.cmp(a));
+        self.finishing = live;
+        if !self.finishing.is_empty() {
+            // All of them end: one clear instead of a lookup (two cache misses) per flow.
+            self.index.clear();
+            self.last = None;
+        }
+    }
+
+    /// The id of the flow [`finish_next`](Self::finish_next) ends next.
+    pub(crate) fn next_to_finish(&self) -> Option<FlowId> {
+        self.finishing.last().map(|&(id, _)| id)
+    }
+
+    /// Ends the oldest flow still to end at the end of capture, into `ended`:
+    /// `Some(true)` when it ended one, `Some(false)` when that flow had ended meanwhile
+    /// (evicted), `None` when none is left.
+    pub(crate) fn finish_next(&mut self, ended: &mut Vec<Flow>) -> Option<bool> {
+        let (_, slot) = self.finishing.pop()?;
+        if !self.slots[slot as usize].live {
+            return Some(false);
+        }
+        self.stats.ended_at_eof += 1;
+        self.retire(slot, FlowEndReason::EndOfCapture, ended);
+        Some(true)
+    }
+
+    /// Approximate heap bytes held per flow slot (slab slot + index entry).
+    pub(super) fn bytes_per_flow() -> usize {
+        // An 8-byte bucket at up to half load.
+        let index = 2 * size_of::<u64>();
+        // At least one heap entry per flow.
+        size_of::<Slot>() + index + size_of::<Entry>()
+    }
+
+    fn create(
+        &mut self,
+        key: FlowKey,
+        fp: u32,
+        lo_to_hi: bool,
+        pkt: &PacketView<'_>,
+        tcp_flags: Option<TcpFlags>,
+        id: FlowId,
+    ) -> u32 {
+        // A SYN-ACK first means the SYN was missed: its receiver is the initiator.
+        let syn_ack_first = tcp_flags.is_some_and(|f| f.has(TcpFlags::SYN | TcpFlags::ACK));
+        let initiator_is_lo = lo_to_hi != syn_ack_first;
+        let (src_port, dst_port) = if initiator_is_lo {
+            (key.lo_port, key.hi_port)
+        } else {
+            (key.hi_port, key.lo_port)
+        };
+        let (src_port, dst_port) = match pkt.transport {
+            // ICMP keys hold (type, counterpart); the record keeps what the packet said.
+            Transport::Icmpv4 { icmp_type, code } | Transport::Icmpv6 { icmp_type, code }
+                if !syn_ack_first =>
+            {
+                (u16::from(icmp_type), u16::from(code))
+            }
+            _ => (src_port, dst_port),
+        };
+        let flow = Flow {
+            id,
+            key,
+            initiator_is_lo,
+            src_port,
+            dst_port,
+            first_seen: pkt.ts,
+            last_seen: pkt.ts,
+            to_server: DirectionStats::default(),
+            to_client: DirectionStats::default(),
+            tcp_state: TcpState::NotTcp,
+            fragments: 0,
+            end_reason: FlowEndReason::Active,
+            process: None,
+        };
+        let class = Class::of_new(key.protocol);
+        let index = match self.free.pop() {
+            Some(i) => {
+                let s = &mut self.slots[i as usize];
+                s.flow = flow;
+                s.class = class;
+                s.live = true;
+                i
+            }
+            None => {
+                self.slots.push(Slot {
+                    flow,
+                    class,
+                    generation: 0,
+                    live: true,
+                });
+                u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
+        let generation = self.slots[index as usize].generation;
+        self.heaps[class as usize].push(Reverse((pkt.ts, index, generation)));
+        self.index.insert(fp, index);
+        self.stats.created += 1;
+        self.stats.active += 1;
+        index
+    }
+
+    /// Evicts the least valuable flow: closed connections first, then the least recently
+    /// active not-established flow, then the least recently active established one.
+    /// `false` when there was none to evict.
+    fn evict_one(&mut self, ended: &mut Vec<Flow>) -> bool {
+        const ORDER: [&[Class]; 3] = [
+            &[Class::TcpClosed],
+            &[Class::TcpNew, Class::Udp, Class::Icmp, Class::Other],
+            &[Class::TcpEstablished],
+        ];
+        for group in ORDER {
+            if let Some(slot) = self.least_recent(group) {
+                self.stats.evicted += 1;
+                self.end(slot, FlowEndReason::Evicted, ended);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The live flow with the oldest `last_seen` among `classes`, cleaning stale heap
+    /// entries and refreshing outdated ones on the way.
+    fn least_recent(&mut self, classes: &[Class]) -> Option<u32> {
+        loop {
+            // The class whose heap top is oldest.
+            let (c, Reverse((since, slot, generation))) = classes
+                .iter()
+                .filter_map(|&c| self.heaps[c as usize].peek().map(|e| (c as usize, *e)))
+                .min_by_key(|(_, Reverse((since, _, _)))| *since)?;
+            let s = &self.slots[slot as usize];
+            if !s.live || s.generation != generation || s.class as usize != c {
+                self.heaps[c].pop();
+                continue;
+            }
+            let last = s.flow.last_seen;
+            if last > since {
+                self.heaps[c].pop();
+                self.heaps[c].push(Reverse((last, slot, generation)));
+                continue;
+            }
+            return Some(slot);
+        }
+    }
+
+    /// Ends a live flow: out of the index, then [`retire`](Self::retire).
+    fn end(&mut self, slot: u32, reason: FlowEndReason, ended: &mut Vec<Flow>) {
+        let fp = fingerprint(self.hasher.hash_one(self.slots[slot as usize].flow.key));
+        self.index.remove(fp, slot);
+        self.retire(slot, reason, ended);
+    }
+
+    /// Ends a live flow that is no longer indexed: frees its slot and hands on a copy.
+    fn retire(&mut self, slot: u32, reason: FlowEndReason, ended: &mut Vec<Flow>) {
+        let s = &mut self.slots[slot as usize];
+        s.flow.end_reason = reason;
+        s.live = false;
+        s.generation = s.generation.wrapping_add(1);
+        ended.push(s.flow.clone());
+        self.free.push(slot);
+        self.stats.active -= 1;
+    }
+}
+
+impl Class {
+    fn of_new(protocol: u8) -> Class {
+        match protocol {
+            6 => Class::TcpNew,
+            17 => Class::Udp,
+            1 | 58 => Class::Icmp,
+            _ => Class::Other,
+        }
+    }
+}
