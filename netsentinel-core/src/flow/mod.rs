@@ -7,6 +7,10 @@
 //! eviction when the table is full, and at the end of the capture; each ended flow is
 //! handed back as a [`Flow`] record.
 //!
+//! The table is split into shards by a hash of the flow key, whatever the number of
+//! threads, so that a parallel run can give each flow thread whole shards and still end
+//! the same flows at the same moments as a single-thread run.
+//!
 //! Cost: one index lookup per packet (two cache misses on a table larger than the cache:
 //! the index bucket and the flow). Idle expiry runs on the engine's tick (every second of
 //! packet time by default) and only looks at the tops of one heap per timeout class.
