@@ -11,6 +11,7 @@
 //! so the records are the same.
 
 use std::collections::VecDeque;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender};
 
@@ -24,10 +25,10 @@ pub(super) const NO_SHARD: u32 = u32::MAX;
 /// Batches the packet stage has handed to the flow threads and not yet put back in order.
 const IN_FLIGHT: usize = 2;
 
-/// Where a packet's flow lives: its key hash and shard.
+/// Where a packet's flow lives: its shard. (The key's hash in the shard's index is
+/// left to the flow thread, which needs it only when the flow is not its previous one.)
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Route {
-    pub(super) hash: u64,
     pub(super) shard: u32,
 }
 
@@ -88,6 +89,8 @@ pub(super) struct FlowThread<'t> {
     mine: Vec<Option<usize>>,
     /// Packet classes some detector looks at: only their packets carry a copy of the flow.
     wanted: [bool; 6],
+    /// The hasher of the shards' indexes.
+    hasher: foldhash::fast::RandomState,
 }
 
 impl<'t> FlowThread<'t> {
@@ -98,11 +101,16 @@ impl<'t> FlowThread<'t> {
         wanted: [bool; 6],
     ) -> Vec<FlowThread<'t>> {
         let count = shards.len();
+        let hasher = shards
+            .first()
+            .map(|s| s.hasher().clone())
+            .unwrap_or_default();
         let mut out: Vec<FlowThread<'t>> = (0..threads)
             .map(|_| FlowThread {
                 shards: Vec::new(),
                 mine: vec![None; count],
                 wanted,
+                hasher: hasher.clone(),
             })
             .collect();
         for (s, shard) in shards.iter_mut().enumerate() {
@@ -156,7 +164,8 @@ impl<'t> FlowThread<'t> {
                     let id = FlowId(batch.first_packet + u64::from(packet) + 1);
                     let ended_at = done.flows.len() as u32;
                     let last = shard.last_is(&keyed.0);
-                    let u = shard.update(&pkt, keyed, last, || route.hash, id, &mut done.flows);
+                    let hash = || self.hasher.hash_one(keyed.0);
+                    let u = shard.update(&pkt, keyed, last, hash, id, &mut done.flows);
                     let flow = if self.wanted[usize::from(class)] {
                         done.flows.push(shard.get(u.slot).clone());
                         done.flows.len() as u32 - 1

@@ -137,6 +137,11 @@ impl FlowShard {
         }
     }
 
+    /// What this shard's index hashes keys with (the same for every shard of a table).
+    pub(crate) fn hasher(&self) -> &foldhash::fast::RandomState {
+        &self.hasher
+    }
+
     pub(super) fn stats(&self) -> ShardStats {
         self.stats
     }

@@ -123,17 +123,14 @@ pub(crate) struct FlowTableParts<'t> {
 /// Which shard a packet's flow lives in.
 #[derive(Clone)]
 pub(crate) struct ShardRouter {
-    hasher: foldhash::fast::RandomState,
     shards: usize,
 }
 
 impl ShardRouter {
-    /// The key hash (the index's) and shard of the packet's flow; `None` for packets
-    /// without an IP layer.
-    pub(crate) fn route(&self, pkt: &PacketView<'_>) -> Option<(u64, usize)> {
+    /// The shard of the packet's flow; `None` for packets without an IP layer.
+    pub(crate) fn shard(&self, pkt: &PacketView<'_>) -> Option<usize> {
         let (key, _) = FlowKey::from_packet(pkt)?;
-        let bits = key.bits();
-        Some((self.hasher.hash_one(bits), shard_of(&bits, self.shards)))
+        Some(shard_of(&key.bits(), self.shards))
     }
 }
 
@@ -227,7 +224,6 @@ impl FlowTable {
 
     fn router(&self) -> ShardRouter {
         ShardRouter {
-            hasher: self.hasher.clone(),
             shards: self.shards.len(),
         }
     }
