@@ -235,6 +235,15 @@ pub fn classify(d: &Device, env: &NetworkEnvironment) -> Classification {
                 d.forwarded_out, d.forwarded_in
             ),
         );
+    } else if d.relays_local && d.relayed_local >= 10 {
+        e.add(
+            K::Gateway,
+            0.6,
+            format!(
+                "sends for more local addresses at once than one host holds ({} packets from addresses not its own): a router of a local subnet, or a bridge",
+                d.relayed_local
+            ),
+        );
     }
     if d.addresses.iter().any(|a| env.dhcp_routers.contains(&a.ip)) {
         e.add(K::Gateway, 0.7, "named as router by DHCP");

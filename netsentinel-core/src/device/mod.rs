@@ -69,9 +69,23 @@ impl Default for DeviceConfig {
 }
 
 const MAX_IPS: usize = 16;
+/// A device seen within this long is active (its address is in use).
+const ACTIVE_MICROS: i64 = 60_000_000;
 const MAX_NAMES: usize = 8;
 const MAX_SET: usize = 64;
 const MAX_EVENTS: usize = 10_000;
+
+/// Whether `ip` is one of `d`'s addresses; if so, it is the one in use now.
+fn own_address(d: &mut Device, ip: IpAddr, now: Timestamp) -> bool {
+    match d.addresses.iter().position(|a| a.ip == ip) {
+        Some(k) => {
+            d.addresses[k].last_seen = now;
+            d.last_address = k;
+            true
+        }
+        None => false,
+    }
+}
 
 /// Serialises a MAC as text.
 fn mac_text<S: serde::Serializer>(mac: &Mac, s: S) -> Result<S::Ok, S::Error> {
@@ -232,6 +246,17 @@ pub struct Device {
     /// conflict. A replaced machine's address, taken after it went quiet, does not count.
     #[serde(default)]
     pub addresses_contested: u64,
+    /// Whether it sent from more local addresses at once than a host holds: it had to
+    /// forget an address still in use (seen within the last minute) to learn another.
+    /// Such a device relays for others (a router of a routed local subnet, a bridge, a
+    /// NAT-less VPN concentrator); from then on a plain IP packet's source is no longer
+    /// taken as its address (ARP and DHCP still are).
+    #[serde(default)]
+    pub relays_local: bool,
+    /// Packets it sent from local addresses not its own: held by another device or, once
+    /// it relays (see `relays_local`), any it does not hold.
+    #[serde(default)]
+    pub relayed_local: u64,
     /// First frame.
     pub first_seen: Timestamp,
     /// Last frame.
@@ -276,6 +301,8 @@ impl Device {
             router_advertisements: 0,
             default_router: false,
             addresses_contested: 0,
+            relays_local: false,
+            relayed_local: 0,
             first_seen: now,
             last_seen: now,
             bytes_out: 0,
@@ -751,14 +778,15 @@ impl DeviceInventory {
     /// Records that device `i` uses local address `ip`.
     fn attribute(&mut self, i: usize, ip: IpAddr, now: Timestamp) {
         let d = &mut self.devices[i];
-        if let Some(k) = d.addresses.iter().position(|a| a.ip == ip) {
-            d.addresses[k].last_seen = now;
-            d.last_address = k;
-        } else {
+        if !own_address(d, ip, now) {
             if d.addresses.len() >= MAX_IPS {
                 // Forget the oldest address here and in the index (if it is still this
                 // device's), so one MAC cycling through addresses cannot grow the index.
-                let old = d.addresses.remove(0).ip;
+                let old = d.addresses.remove(0);
+                if now.micros_since(old.last_seen) < ACTIVE_MICROS {
+                    d.relays_local = true;
+                }
+                let old = old.ip;
                 if self.by_ip.get(&old) == Some(&i) {
                     self.by_ip.remove(&old);
                 }
@@ -782,7 +810,7 @@ impl DeviceInventory {
         }
         match self.by_ip.insert(ip, i) {
             Some(old) if old != i => {
-                if now.micros_since(self.devices[old].last_seen) < 60_000_000 {
+                if now.micros_since(self.devices[old].last_seen) < ACTIVE_MICROS {
                     self.devices[i].addresses_contested += 1;
                 }
                 let (old_mac, new_mac) = (self.devices[old].mac, self.devices[i].mac);
@@ -859,8 +887,17 @@ impl DeviceInventory {
                         }
                         _ => false,
                     };
-                    if same || self.by_ip.get(&ip.src).is_none_or(|&owner| owner == i) {
-                        if !same {
+                    // A relay's packets from addresses it does not hold are others'.
+                    let own = same
+                        || if d.relays_local {
+                            own_address(d, ip.src, now)
+                        } else {
+                            self.by_ip.get(&ip.src).is_none_or(|&owner| owner == i)
+                        };
+                    if !own {
+                        self.devices[i].relayed_local += 1;
+                    } else {
+                        if !same && !self.devices[i].relays_local {
                             self.attribute(i, ip.src, now);
                         }
                         // Its own packet: the TTL is as the OS set it (no router between).

@@ -709,3 +709,72 @@ fn address_index_stays_bounded() {
         ROGUE
     );
 }
+
+/// A MAC sending for many local addresses at once (a router of a routed subnet) keeps the
+/// addresses it had and counts the rest as relayed; a host whose address changes now and
+/// then keeps learning its new ones.
+#[test]
+fn a_relay_of_local_addresses_stops_taking_them() {
+    let mut inv = DeviceInventory::new(DeviceConfig::default());
+    for n in 0..40u8 {
+        let frame = udp(
+            ROUTER,
+            PC,
+            [10, 1, 0, n],
+            [10, 0, 0, 5],
+            (5000, 53),
+            63,
+            b"",
+        );
+        feed(&mut inv, 1, &frame);
+    }
+    let d = inv.get(&ROUTER).unwrap();
+    assert!(d.relays_local);
+    // 0..16 learned, the 17th pushed out 10.1.0.0 (in use) and was learned: a relay.
+    let held: Vec<IpAddr> = d.addresses.iter().map(|a| a.ip).collect();
+    let expected: Vec<IpAddr> = (1..17u8).map(|n| IpAddr::from([10, 1, 0, n])).collect();
+    assert_eq!(held, expected);
+    assert_eq!(d.relayed_local, 23);
+    assert_eq!(d.ttl.up_to_64, 17);
+    // Its own addresses still count as its own.
+    feed(
+        &mut inv,
+        2,
+        &udp(
+            ROUTER,
+            PC,
+            [10, 1, 0, 3],
+            [10, 0, 0, 5],
+            (5000, 53),
+            63,
+            b"",
+        ),
+    );
+    let d = inv.get(&ROUTER).unwrap();
+    assert_eq!((d.relayed_local, d.ttl.up_to_64), (23, 18));
+    assert_eq!(d.current_ip(), Some(IpAddr::from([10, 1, 0, 3])));
+    let c = classify(d, &NetworkEnvironment::default());
+    assert_eq!(c.kind, DeviceKind::Gateway, "{c:?}");
+
+    // One address every two minutes: the oldest is idle when it is forgotten.
+    let mut inv = DeviceInventory::new(DeviceConfig::default());
+    for n in 0..40u8 {
+        let frame = udp(
+            PC,
+            ROUTER,
+            [10, 2, 0, n],
+            [10, 0, 0, 1],
+            (5000, 53),
+            64,
+            b"",
+        );
+        feed(&mut inv, i64::from(n) * 120, &frame);
+    }
+    let d = inv.get(&PC).unwrap();
+    assert!(!d.relays_local);
+    assert_eq!(d.relayed_local, 0);
+    assert_eq!(
+        d.addresses.last().map(|a| a.ip),
+        Some(IpAddr::from([10, 2, 0, 39]))
+    );
+}
