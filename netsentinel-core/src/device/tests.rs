@@ -715,18 +715,16 @@ fn address_index_stays_bounded() {
 /// then keeps learning its new ones.
 #[test]
 fn a_relay_of_local_addresses_stops_taking_them() {
+    let query = |from: Mac, to: Mac, src: [u8; 4], dst: [u8; 4], ttl: u8| {
+        udp(from, to, src, dst, (5000, 53), ttl, b"")
+    };
     let mut inv = DeviceInventory::new(DeviceConfig::default());
     for n in 0..40u8 {
-        let frame = udp(
-            ROUTER,
-            PC,
-            [10, 1, 0, n],
-            [10, 0, 0, 5],
-            (5000, 53),
-            63,
-            b"",
+        feed(
+            &mut inv,
+            1,
+            &query(ROUTER, PC, [10, 1, 0, n], [10, 0, 0, 5], 63),
         );
-        feed(&mut inv, 1, &frame);
     }
     let d = inv.get(&ROUTER).unwrap();
     assert!(d.relays_local);
@@ -740,15 +738,7 @@ fn a_relay_of_local_addresses_stops_taking_them() {
     feed(
         &mut inv,
         2,
-        &udp(
-            ROUTER,
-            PC,
-            [10, 1, 0, 3],
-            [10, 0, 0, 5],
-            (5000, 53),
-            63,
-            b"",
-        ),
+        &query(ROUTER, PC, [10, 1, 0, 3], [10, 0, 0, 5], 63),
     );
     let d = inv.get(&ROUTER).unwrap();
     assert_eq!((d.relayed_local, d.ttl.up_to_64), (23, 18));
@@ -759,15 +749,7 @@ fn a_relay_of_local_addresses_stops_taking_them() {
     // One address every two minutes: the oldest is idle when it is forgotten.
     let mut inv = DeviceInventory::new(DeviceConfig::default());
     for n in 0..40u8 {
-        let frame = udp(
-            PC,
-            ROUTER,
-            [10, 2, 0, n],
-            [10, 0, 0, 1],
-            (5000, 53),
-            64,
-            b"",
-        );
+        let frame = query(PC, ROUTER, [10, 2, 0, n], [10, 0, 0, 1], 64);
         feed(&mut inv, i64::from(n) * 120, &frame);
     }
     let d = inv.get(&PC).unwrap();
