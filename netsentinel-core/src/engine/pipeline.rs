@@ -46,10 +46,10 @@ use crate::traffic::{LocalNetworks, TrafficStats};
 
 /// Packets per batch handed from the packet stage to the others. Small enough that the
 /// batches in flight (`QUEUE_BATCHES` of them) fit in one core's L2 cache (2 MiB on the
-/// machine measured), where the next stage finds them: on two threads, 256 packets and
-/// 256 KiB ran the 2,000,000-packet office mix in 1.16-1.23 s (medians of 5 and 7
-/// interleaved runs) against 1.27-1.41 s with 1,024 packets and 1 MiB; 128 packets were
-/// no better.
+/// machine measured), where the next stage finds them. On two threads, 2,000,000-packet
+/// office mix, against 1,024 packets and 1 MiB (medians of interleaved runs, four rounds):
+/// 1.41 -> 1.23 s, 1.27 -> 1.16 s, 1.20 -> 1.19 s, 1.17 -> 1.15 s; a few per cent at most
+/// on a quiet machine, never slower, and 14 MiB fewer buffers. 128 packets were no better.
 const BATCH_PACKETS: usize = 256;
 /// Bytes of packets per batch (a batch ends at whichever limit comes first).
 const BATCH_BYTES: usize = 1 << 18;

@@ -89,7 +89,9 @@ pub(crate) struct FlowShard {
     /// which the update needs anyway, so a packet costs one cache miss into the index
     /// and one into the slab.
     index: FlowIndex,
-    /// The table's hasher (every shard hashes alike; the table picks the shard by hash).
+    /// The table's per-run hasher for the index (the same in every shard, so a key is
+    /// hashed once whichever shard holds it; the shard itself is picked by a fixed-seed
+    /// hash, `table::shard_of`).
     hasher: foldhash::fast::RandomState,
     slots: Vec<Slot>,
     free: Vec<u32>,
