@@ -489,10 +489,10 @@ impl TrafficStats {
             );
         }
         let top_n = self.config.top_n;
-        let mut top_talkers: Vec<HostTraffic> = hosts.into_values().collect();
-        top_talkers.sort_by(|a, b| b.bytes().cmp(&a.bytes()).then(a.ip.cmp(&b.ip)));
-        top_talkers.truncate(top_n);
-        let mut top_ports: Vec<PortTraffic> = ports
+        let top_talkers = first_sorted(hosts.into_values().collect(), top_n, |a, b| {
+            b.bytes().cmp(&a.bytes()).then(a.ip.cmp(&b.ip))
+        });
+        let top_ports: Vec<PortTraffic> = ports
             .into_iter()
             .map(|((proto, port), c)| PortTraffic {
                 protocol: crate::flow::protocol_name(proto),
@@ -503,13 +503,12 @@ impl TrafficStats {
                 bytes: c.bytes,
             })
             .collect();
-        top_ports.sort_by(|a, b| {
+        let top_ports = first_sorted(top_ports, top_n, |a, b| {
             b.bytes
                 .cmp(&a.bytes)
                 .then(a.port.cmp(&b.port))
                 .then(a.protocol.cmp(&b.protocol))
         });
-        top_ports.truncate(top_n);
         let mut applications: Vec<(&'static str, Counter)> = apps.into_iter().collect();
         applications.sort_by(|a, b| b.1.bytes.cmp(&a.1.bytes).then(a.0.cmp(b.0)));
         let duration_secs = match (self.first_seen, self.last_seen) {
@@ -542,6 +541,25 @@ fn named(names: &[&'static str; 5], counters: &[Counter; 5]) -> BTreeMap<&'stati
         .filter(|(_, c)| c.packets > 0)
         .map(|(n, c)| (*n, *c))
         .collect()
+}
+
+/// The first `n` of `items` in `order`, sorted; what sorting all and keeping `n` gives when
+/// `order` ranks no two items equal, without sorting all: a report of 100,000 hosts (a
+/// flood) shows ten, and the live dashboard asks for one every second.
+fn first_sorted<T>(
+    mut items: Vec<T>,
+    n: usize,
+    order: impl Fn(&T, &T) -> std::cmp::Ordering,
+) -> Vec<T> {
+    if n == 0 {
+        items.clear();
+    } else if n < items.len() {
+        // After this the first n are the n first in `order`, in no particular order.
+        items.select_nth_unstable_by(n - 1, &order);
+        items.truncate(n);
+    }
+    items.sort_by(order);
+    items
 }
 
 fn add_flow(
@@ -600,6 +618,23 @@ fn add_flow(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The partial selection gives what a full sort cut to `n` gives, ties included
+        /// (broken by position, as the report's orders break them by key).
+        #[test]
+        fn first_sorted_is_the_sorted_prefix(
+            values in proptest::collection::vec(0u8..8, 0..200),
+            n in 0usize..210,
+        ) {
+            let items: Vec<(u8, usize)> = values.into_iter().zip(0..).collect();
+            let order = |a: &(u8, usize), b: &(u8, usize)| b.0.cmp(&a.0).then(a.1.cmp(&b.1));
+            let mut expected = items.clone();
+            expected.sort_by(order);
+            expected.truncate(n);
+            proptest::prop_assert_eq!(first_sorted(items, n, order), expected);
+        }
+    }
 
     #[test]
     fn local_networks_and_scoped_addresses() {
