@@ -47,9 +47,16 @@ impl<V> Activity<V> {
     pub fn duration_secs(&self) -> f64 {
         self.last.micros_since(self.first) as f64 / 1e6
     }
+
+    /// Whether it was reported and touched more values since: what earns a summary when
+    /// it ends.
+    pub fn grew_since_alert(&self) -> bool {
+        self.alerted_at.is_some_and(|n| self.distinct() > n)
+    }
 }
 
-/// Activities removed from a tracker, oldest first.
+/// Activities removed from a tracker, oldest first (ties by key: the map's order is the
+/// hash's, which changes from run to run).
 pub(crate) type Ended<K, V> = Vec<(K, Activity<V>)>;
 
 pub(crate) struct DistinctTracker<K, V> {
@@ -60,7 +67,7 @@ pub(crate) struct DistinctTracker<K, V> {
     pub untracked: u64,
 }
 
-impl<K: Hash + Eq + Copy, V: Hash + Eq + Copy + Ord> DistinctTracker<K, V> {
+impl<K: Hash + Eq + Copy + Ord, V: Hash + Eq + Copy + Ord> DistinctTracker<K, V> {
     pub fn new(window_secs: u64, max_keys: usize) -> Self {
         DistinctTracker {
             keys: FastMap::default(),
@@ -134,14 +141,15 @@ impl<K: Hash + Eq + Copy, V: Hash + Eq + Copy + Ord> DistinctTracker<K, V> {
             .into_iter()
             .filter_map(|k| self.keys.remove(&k).map(|a| (k, a)))
             .collect();
-        out.sort_by_key(|(_, a)| a.first);
+        out.sort_unstable_by_key(|(k, a)| (a.first, *k));
         out
     }
 
-    /// Removes and returns every activity (end of input).
-    pub fn drain(&mut self) -> Ended<K, V> {
-        let mut out: Vec<(K, Activity<V>)> = self.keys.drain().collect();
-        out.sort_by_key(|(_, a)| a.first);
+    /// Removes every activity (end of input) and returns those `keep` picks: sorting the
+    /// tens of thousands a flood leaves to report a few cost a tenth of a short run.
+    pub fn drain_where(&mut self, keep: impl Fn(&Activity<V>) -> bool) -> Ended<K, V> {
+        let mut out: Vec<(K, Activity<V>)> = self.keys.drain().filter(|(_, a)| keep(a)).collect();
+        out.sort_unstable_by_key(|(k, a)| (a.first, *k));
         out
     }
 }
@@ -152,4 +160,39 @@ pub(crate) fn sample<V: Ord + Copy>(values: &FastSet<V>, n: usize) -> Vec<V> {
     v.sort_unstable();
     v.truncate(n);
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keys that started at the same time come out in key order, whatever order the hash
+    /// map holds them in, and `drain_where` keeps only what it is asked for.
+    #[test]
+    fn ended_activities_are_ordered_by_start_then_key() {
+        let t0 = Timestamp::from_secs_micros(100, 0);
+        let t1 = Timestamp::from_secs_micros(101, 0);
+        let mut tracker: DistinctTracker<u32, u16> = DistinctTracker::new(60, 1000);
+        for key in (0..50u32).rev() {
+            let start = if key % 10 == 0 { t1 } else { t0 };
+            tracker.probe(start, key, 1, "syn");
+            if let Some(a) = tracker.probe(start, key, 2, "syn") {
+                // Reported at one value and grown since: every key but the odd ones.
+                a.alerted_at = (key % 2 == 0).then_some(1);
+            }
+        }
+        let ended = tracker.drain_where(Activity::grew_since_alert);
+        let keys: Vec<u32> = ended.iter().map(|(k, _)| *k).collect();
+        let mut expected: Vec<u32> = (0..50).filter(|k| k % 2 == 0 && k % 10 != 0).collect();
+        expected.extend((0..50).filter(|k| k % 10 == 0));
+        assert_eq!(keys, expected);
+        assert!(tracker.drain_where(|_| true).is_empty());
+
+        for key in (0..50u32).rev() {
+            tracker.probe(t0, key, 1, "syn");
+        }
+        let idle = tracker.expire(Timestamp::from_secs_micros(200, 0));
+        let keys: Vec<u32> = idle.iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, (0..50).collect::<Vec<u32>>());
+    }
 }

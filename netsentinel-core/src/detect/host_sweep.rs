@@ -116,7 +116,7 @@ impl HostSweepDetector {
 
     fn report_ended(ended: Ended<(IpAddr, u8, u16), IpAddr>, now: Timestamp, cx: &mut Context<'_>) {
         for (key, a) in ended {
-            if a.alerted_at.is_some_and(|n| a.distinct() > n) {
+            if a.grew_since_alert() {
                 cx.emit(Self::alert(now, key, &a, true));
             }
         }
@@ -184,6 +184,6 @@ impl Detector for HostSweepDetector {
     }
 
     fn on_finish(&mut self, now: Timestamp, cx: &mut Context<'_>) {
-        Self::report_ended(self.sweeps.drain(), now, cx);
+        Self::report_ended(self.sweeps.drain_where(Activity::grew_since_alert), now, cx);
     }
 }

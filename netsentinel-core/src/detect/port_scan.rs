@@ -123,7 +123,7 @@ impl PortScanDetector {
     ) {
         for (key, a) in ended {
             // A summary only for scans that were reported and grew since.
-            if a.alerted_at.is_some_and(|n| a.distinct() > n) {
+            if a.grew_since_alert() {
                 cx.emit(self.alert(now, key, &a, true));
             }
         }
@@ -218,7 +218,7 @@ impl Detector for PortScanDetector {
     }
 
     fn on_finish(&mut self, now: Timestamp, cx: &mut Context<'_>) {
-        let ended = self.pairs.drain();
+        let ended = self.pairs.drain_where(Activity::grew_since_alert);
         self.report_ended(ended, now, cx);
     }
 }
