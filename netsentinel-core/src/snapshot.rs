@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::flow::{Flow, TcpState};
 use crate::incident::Incident;
 use crate::time::Timestamp;
-use crate::traffic::TrafficReport;
+use crate::traffic::{TrafficReport, first_sorted};
 
 /// One live flow, as a display shows it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -119,14 +119,10 @@ pub(crate) fn take<'f>(
 ) -> Snapshot {
     let cut = traffic.bandwidth.len().saturating_sub(BANDWIDTH_SECS);
     traffic.bandwidth.drain(..cut);
-    let mut all: Vec<&Flow> = flows.collect();
+    let all: Vec<&Flow> = flows.collect();
     let live_flows = all.len() as u64;
     let bytes = |f: &&Flow| f.to_server.bytes + f.to_client.bytes;
-    if all.len() > MAX_FLOWS {
-        all.select_nth_unstable_by(MAX_FLOWS, |a, b| bytes(b).cmp(&bytes(a)));
-        all.truncate(MAX_FLOWS);
-    }
-    all.sort_by_key(|f| std::cmp::Reverse(bytes(f)));
+    let all = first_sorted(all, MAX_FLOWS, |a, b| bytes(b).cmp(&bytes(a)));
     let env = devices.environment();
     let devices = devices
         .devices()

@@ -546,7 +546,7 @@ fn named(names: &[&'static str; 5], counters: &[Counter; 5]) -> BTreeMap<&'stati
 /// The first `n` of `items` in `order`, sorted; what sorting all and keeping `n` gives when
 /// `order` ranks no two items equal, without sorting all: a report of 100,000 hosts (a
 /// flood) shows ten, and the live dashboard asks for one every second.
-fn first_sorted<T>(
+pub(crate) fn first_sorted<T>(
     mut items: Vec<T>,
     n: usize,
     order: impl Fn(&T, &T) -> std::cmp::Ordering,
