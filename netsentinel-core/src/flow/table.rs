@@ -95,6 +95,11 @@ impl LiveCount {
 /// let table = FlowTable::new(FlowConfig::default());
 /// assert_eq!(table.stats().active, 0);
 /// ```
+// Cache-line aligned (two lines, fetched in pairs): in a parallel run the packet stage
+// writes its counters for every packet while the output stage works on the fields around
+// it in `Engine`; sharing a line with them made every packet wait (docs/BENCHMARKS.md,
+// "sixth stop of the day").
+#[repr(align(128))]
 pub struct FlowTable {
     shards: Vec<FlowShard>,
     hasher: foldhash::fast::RandomState,
