@@ -151,7 +151,7 @@ struct PacketStage<'e> {
     neighbors: &'e mut NeighborTable,
     // The stage's own copies of the engine's clocks, written back when it ends: written
     // for every packet, they must not share a cache line with what the output stage
-    // writes on the other core (see `OutputStage::local`).
+    // works on on the other core (see `OutputStage::packet_number`).
     next_tick: Option<Timestamp>,
     last_ts: Option<Timestamp>,
     tick_micros: i64,
@@ -574,12 +574,11 @@ struct OutputStage<'e> {
     out: &'e mut Output,
     traffic: &'e mut TrafficStats,
     devices: &'e mut DeviceInventory,
-    /// Copies of the engine's, read or written for every packet, written back when the
-    /// stage ends. In the engine they share cache lines with the flow table and clocks
-    /// the packet stage writes on the other core; reading them there made every packet
-    /// wait for the line to come back (`DeviceInventory::observe` took 2.7 times as long
-    /// on two threads as on one).
-    local: LocalNetworks,
+    /// The stage's own packet count, written back when it ends. The engine's count, and
+    /// its local networks (the stage reads `group.local` instead), share cache lines with
+    /// the flow table and clocks the packet stage writes for every packet on the other
+    /// core; using them there made every packet wait for the line to come back
+    /// (`DeviceInventory::observe` took 2.7 times as long on two threads as on one).
     packet_number: u64,
     group: DetectorGroup<'e>,
     pending: Vec<Alert>,
@@ -602,7 +601,7 @@ impl OutputStage<'_> {
                     if let Some(a) = pkt.anomaly {
                         self.out.anomaly_event(&pkt, a, self.packet_number)?;
                     }
-                    self.devices.observe(&pkt, &self.local);
+                    self.devices.observe(&pkt, &self.group.local);
                     if self.group.needs_packet(event) {
                         self.group.event(batch, e, Some(&pkt), Some(&*self.devices));
                     }
@@ -618,7 +617,7 @@ impl OutputStage<'_> {
                     self.merge(e, &mut cursors);
                     if let Some(flow) = batch.flow(flow) {
                         self.traffic.flow_ended(flow);
-                        self.out.flow_ended(flow, &self.local)?;
+                        self.out.flow_ended(flow, &self.group.local)?;
                     }
                 }
                 Event::Finish(_) => {
@@ -628,9 +627,13 @@ impl OutputStage<'_> {
                 Event::Drain(now) => {
                     if !self.pending.is_empty() {
                         let mut alerts = std::mem::take(&mut self.pending);
-                        let passed =
-                            self.out
-                                .pass_alerts(&mut alerts, self.devices, &self.local, now, None);
+                        let passed = self.out.pass_alerts(
+                            &mut alerts,
+                            self.devices,
+                            &self.group.local,
+                            now,
+                            None,
+                        );
                         alerts.clear();
                         self.pending = alerts;
                         passed?;
@@ -828,7 +831,6 @@ impl Engine {
             out,
             traffic,
             devices,
-            local: local.clone(),
             packet_number: *packet_number,
             group: DetectorGroup::new(own, replica.clone(), local.clone()),
             pending: Vec::new(),
