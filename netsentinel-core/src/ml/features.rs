@@ -203,7 +203,38 @@ struct HostWindow {
     port_hits_pending: u64,
 }
 
+/// What a packet adds to the window of each local endpoint, sender or receiver.
+struct Seen {
+    len: u64,
+    payload: u64,
+    protocol: u8,
+    encrypted: bool,
+    tcp: bool,
+    udp: bool,
+    icmp: bool,
+    rst: bool,
+}
+
 impl HostWindow {
+    /// Counts a packet the host sent or received.
+    fn count(&mut self, seen: &Seen) {
+        self.packets += 1;
+        self.payload_bytes += seen.payload;
+        self.protocols[usize::from(seen.protocol >> 6)] |= 1 << (seen.protocol & 63);
+        if seen.len < 100 {
+            self.small += 1;
+        } else if seen.len > 1000 {
+            self.large += 1;
+        }
+        if seen.encrypted {
+            self.encrypted_bytes += seen.len;
+        }
+        self.icmp_packets += u64::from(seen.icmp);
+        self.udp_packets += u64::from(seen.udp);
+        self.tcp_packets += u64::from(seen.tcp);
+        self.rsts += u64::from(seen.rst);
+    }
+
     /// Adds the pending hits of the last port to `dst_ports`.
     fn flush_port(&mut self) {
         if let Some(port) = self.last_port
@@ -268,72 +299,72 @@ impl FeatureExtractor {
             return;
         };
         self.window_start.get_or_insert(pkt.ts);
-        let len = u64::from(pkt.wire_len);
+        // What both endpoints count, worked out once.
         let (sport, dport) = pkt.ports();
-        for (host, outgoing) in [(ip.src, true), (ip.dst, false)] {
-            if !is_local(host) || !is_unicast(host) {
-                continue;
+        let (tcp, udp, icmp) = match pkt.transport {
+            Transport::Tcp(_) => (true, false, false),
+            Transport::Udp { .. } => (false, true, false),
+            Transport::Icmpv4 { .. } | Transport::Icmpv6 { .. } => (false, false, true),
+            _ => (false, false, false),
+        };
+        let flags = pkt.tcp().map(|t| t.flags);
+        let seen = Seen {
+            len: u64::from(pkt.wire_len),
+            payload: pkt.wire_payload_len(),
+            protocol: ip.protocol,
+            encrypted: encrypted_port(sport) || encrypted_port(dport),
+            tcp,
+            udp,
+            icmp,
+            rst: flags.is_some_and(|f| f.has(TcpFlags::RST)),
+        };
+        if is_local(ip.src)
+            && is_unicast(ip.src)
+            && let Some(h) = self.window_of(ip.src)
+        {
+            h.count(&seen);
+            h.bytes_out += seen.len;
+            if h.last_dst != Some(ip.dst) {
+                if h.dst_ips.len() < MAX_DISTINCT {
+                    h.dst_ips.insert(ip.dst);
+                }
+                h.last_dst = Some(ip.dst);
             }
-            let full = self.hosts.len() >= self.max_hosts;
-            let h = match self.hosts.get_mut(&host) {
-                Some(h) => h,
-                None if full => {
-                    self.untracked += 1;
-                    continue;
+            if tcp || udp {
+                if h.last_port != Some(dport) {
+                    h.flush_port();
+                    h.last_port = Some(dport);
                 }
-                None => self.hosts.entry(host).or_default(),
-            };
-            h.packets += 1;
-            h.payload_bytes += pkt.wire_payload_len();
-            h.protocols[usize::from(ip.protocol >> 6)] |= 1 << (ip.protocol & 63);
-            if len < 100 {
-                h.small += 1;
-            } else if len > 1000 {
-                h.large += 1;
+                h.port_hits_pending += 1;
             }
-            if encrypted_port(sport) || encrypted_port(dport) {
-                h.encrypted_bytes += len;
+            if let Some(prev) = h.last_sent {
+                h.gaps.push(pkt.ts.micros_since(prev) as f64 / 1000.0);
             }
-            if outgoing {
-                h.bytes_out += len;
-                if h.last_dst != Some(ip.dst) {
-                    if h.dst_ips.len() < MAX_DISTINCT {
-                        h.dst_ips.insert(ip.dst);
-                    }
-                    h.last_dst = Some(ip.dst);
-                }
-                if matches!(pkt.transport, Transport::Tcp(_) | Transport::Udp { .. }) {
-                    if h.last_port != Some(dport) {
-                        h.flush_port();
-                        h.last_port = Some(dport);
-                    }
-                    h.port_hits_pending += 1;
-                }
-                if let Some(prev) = h.last_sent {
-                    h.gaps.push(pkt.ts.micros_since(prev) as f64 / 1000.0);
-                }
-                h.last_sent = Some(pkt.ts);
-                if dport == 53 {
-                    h.dns_queries += 1;
-                }
-            } else {
-                h.bytes_in += len;
+            h.last_sent = Some(pkt.ts);
+            if dport == 53 {
+                h.dns_queries += 1;
             }
-            match pkt.transport {
-                Transport::Icmpv4 { .. } | Transport::Icmpv6 { .. } => h.icmp_packets += 1,
-                Transport::Udp { .. } => h.udp_packets += 1,
-                _ => {}
-            }
-            if let Transport::Tcp(t) = pkt.transport {
-                h.tcp_packets += 1;
-                if outgoing && t.flags.has(TcpFlags::SYN) && !t.flags.has(TcpFlags::ACK) {
-                    h.syns += 1;
-                }
-                if t.flags.has(TcpFlags::RST) {
-                    h.rsts += 1;
-                }
+            if flags.is_some_and(|f| f.has(TcpFlags::SYN) && !f.has(TcpFlags::ACK)) {
+                h.syns += 1;
             }
         }
+        if is_local(ip.dst)
+            && is_unicast(ip.dst)
+            && let Some(h) = self.window_of(ip.dst)
+        {
+            h.count(&seen);
+            h.bytes_in += seen.len;
+        }
+    }
+
+    /// The window of local host `host`, opened if there is room (counted if not).
+    fn window_of(&mut self, host: IpAddr) -> Option<&mut HostWindow> {
+        let full = self.hosts.len() >= self.max_hosts;
+        if full && !self.hosts.contains_key(&host) {
+            self.untracked += 1;
+            return None;
+        }
+        Some(self.hosts.entry(host).or_default())
     }
 
     /// Counts an ended TCP flow: a connection, failed unless its handshake completed.

@@ -1,5 +1,6 @@
 //! pcap and pcapng files, read with `pcap-file`.
 
+use std::cell::Cell;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -105,6 +106,13 @@ struct PcapRecords {
     end: usize,
     big_endian: bool,
     nanos: bool,
+    /// Records handed out by [`next`](Self::next).
+    taken: u64,
+    /// Where the last [`peek`](Self::peek) stopped: record number `.0` (counted as `taken`
+    /// counts) starts at buffer offset `.1`. The engine peeks two records ahead before
+    /// every packet; walking on from here passes one record where walking from the next
+    /// one passed three.
+    peeked: Cell<Option<(u64, usize)>>,
 }
 
 impl PcapRecords {
@@ -114,6 +122,8 @@ impl PcapRecords {
             return Ok(true);
         }
         self.buf.copy_within(self.start..self.end, 0);
+        // The place a peek kept is an offset into the bytes just moved.
+        self.peeked.set(None);
         self.end -= self.start;
         self.start = 0;
         let size = need.max(READ_CHUNK);
@@ -148,21 +158,27 @@ impl PcapRecords {
     /// buffer is not filled for it). A record header that [`next`](Self::next) would refuse
     /// is not looked past.
     fn peek(&self, ahead: usize) -> Option<Record> {
-        let mut at = self.start;
-        for n in 0..=ahead {
+        let target = self.taken.saturating_add(ahead as u64);
+        let (mut n, mut at) = match self.peeked.get() {
+            Some((n, at)) if (self.taken..=target).contains(&n) => (n, at),
+            _ => (self.taken, self.start),
+        };
+        let found = loop {
             if self.end - at < 16 {
-                return None;
+                break None;
             }
             let incl = self.u32_at(at + 8) as usize;
             if incl > MAX_RECORD || self.end - at - 16 < incl {
-                return None;
+                break None;
             }
-            if n == ahead {
-                return Some(self.record_at(at, incl));
+            if n == target {
+                break Some(self.record_at(at, incl));
             }
             at += 16 + incl;
-        }
-        None
+            n += 1;
+        };
+        self.peeked.set(Some((n, at)));
+        found
     }
 
     /// The record whose 16-byte header is at `at`, with `incl` bytes of data (checked and
@@ -214,6 +230,7 @@ impl PcapRecords {
         }
         let record = self.record_at(self.start, incl);
         self.start += 16 + incl;
+        self.taken += 1;
         Ok(Some(record))
     }
 }
@@ -310,6 +327,8 @@ impl FileSource {
                 end: 0,
                 big_endian: false,
                 nanos: false,
+                taken: 0,
+                peeked: Cell::new(None),
             };
             if !records.fill(24).map_err(io_err)? {
                 return Err(SourceError::Truncated { path, packets: 0 });
@@ -554,5 +573,56 @@ mod tests {
         }
         assert!(promised.is_empty(), "peek showed packets past the end");
         assert!(shown > 2 * read, "{shown} shown for {read} packets");
+    }
+
+    /// `peek` walks on from where the last one stopped; it finds what a walk from the next
+    /// record finds, in order, out of order and far ahead, across buffer refills.
+    #[test]
+    fn peek_resumes_its_walk_correctly() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/data/corpus/attacks/exfil_http.pcap"
+        );
+        let source = FileSource::open(path).expect("bundled capture");
+        let Reader::Pcap { mut records, .. } = source.reader else {
+            panic!("a classic pcap file");
+        };
+        // The walk from the next record, as `peek` did before it kept its place.
+        let walked = |r: &PcapRecords, ahead: usize| {
+            let mut at = r.start;
+            for n in 0..=ahead {
+                let incl = r.u32_at(at + 8) as usize;
+                if r.end - at < 16 || r.end - at - 16 < incl {
+                    return None;
+                }
+                if n == ahead {
+                    return Some(at + 16..at + 16 + incl);
+                }
+                at += 16 + incl;
+            }
+            None
+        };
+        let (mut read, mut found) = (0, 0);
+        while let Ok(Some(_)) = records.next() {
+            let order: &[usize] = match read % 3 {
+                0 => &[0, 1, 2],
+                1 => &[2, 0, 1, 3],
+                _ => &[2, 40],
+            };
+            for &ahead in order {
+                let want = walked(&records, ahead);
+                found += usize::from(want.is_some());
+                assert_eq!(
+                    records.peek(ahead).map(|r| r.data),
+                    want,
+                    "{ahead} after {read}"
+                );
+            }
+            read += 1;
+        }
+        assert!(
+            read > 1000 && found > 2 * read,
+            "{found} found for {read} records"
+        );
     }
 }
