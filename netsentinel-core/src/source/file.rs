@@ -117,10 +117,19 @@ struct PcapRecords {
 
 impl PcapRecords {
     /// Makes at least `need` unread bytes available; `false` at end of file.
+    #[inline]
     fn fill(&mut self, need: usize) -> io::Result<bool> {
         if self.end - self.start >= need {
             return Ok(true);
         }
+        self.refill(need)
+    }
+
+    /// [`fill`](Self::fill) when the buffer runs short, once a quarter MiB: kept out of the
+    /// path every record takes.
+    #[cold]
+    #[inline(never)]
+    fn refill(&mut self, need: usize) -> io::Result<bool> {
         self.buf.copy_within(self.start..self.end, 0);
         // The place a peek kept is an offset into the bytes just moved.
         self.peeked.set(None);
@@ -141,17 +150,18 @@ impl PcapRecords {
         Ok(true)
     }
 
-    /// The 32-bit field at `at` in the file's byte order (callers have the bytes buffered;
-    /// 0 otherwise).
-    fn u32_at(&self, at: usize) -> u32 {
-        let Some(&[a, b, c, d]) = self.buf.get(at..at + 4) else {
-            return 0;
-        };
-        if self.big_endian {
-            u32::from_be_bytes([a, b, c, d])
+    /// The fields of the record header at `at`, in the file's byte order: seconds,
+    /// fraction of a second, included length, original length. `None` unless the buffer
+    /// holds all 16 bytes.
+    fn header_at(&self, at: usize) -> Option<[u32; 4]> {
+        let bytes: &[u8; 16] = self.buf.get(at..at.checked_add(16)?)?.try_into().ok()?;
+        let field = |i: usize| [bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]];
+        // One test of the byte order for the four fields.
+        Some(if self.big_endian {
+            [0, 4, 8, 12].map(|i| u32::from_be_bytes(field(i)))
         } else {
-            u32::from_le_bytes([a, b, c, d])
-        }
+            [0, 4, 8, 12].map(|i| u32::from_le_bytes(field(i)))
+        })
     }
 
     /// The record `ahead` places after the next one, when the buffer holds it whole (the
@@ -167,29 +177,21 @@ impl PcapRecords {
             if self.end - at < 16 {
                 break None;
             }
-            let incl = self.u32_at(at + 8) as usize;
+            let Some([secs, frac, incl, orig_len]) = self.header_at(at) else {
+                break None;
+            };
+            let incl = incl as usize;
             if incl > MAX_RECORD || self.end - at - 16 < incl {
                 break None;
             }
             if n == target {
-                break Some(self.record_at(at, incl));
+                break Some(Record::at(at, [secs, frac, orig_len], incl));
             }
             at += 16 + incl;
             n += 1;
         };
         self.peeked.set(Some((n, at)));
         found
-    }
-
-    /// The record whose 16-byte header is at `at`, with `incl` bytes of data (checked and
-    /// buffered by the caller).
-    fn record_at(&self, at: usize, incl: usize) -> Record {
-        Record {
-            secs: self.u32_at(at),
-            frac: self.u32_at(at + 4),
-            orig_len: self.u32_at(at + 12),
-            data: at + 16..at + 16 + incl,
-        }
     }
 
     /// The packet of a record in the buffer.
@@ -221,14 +223,16 @@ impl PcapRecords {
                 Err(RecordError::Truncated)
             };
         }
-        let incl = self.u32_at(self.start + 8) as usize;
+        let [secs, frac, incl, orig_len] = self.header_at(self.start).unwrap_or_default();
+        let incl = incl as usize;
         if incl > MAX_RECORD {
             return Err(RecordError::TooLong(incl));
         }
+        // (This may move the bytes: the record's place is taken after it.)
         if !self.fill(16 + incl).map_err(RecordError::Io)? {
             return Err(RecordError::Truncated);
         }
-        let record = self.record_at(self.start, incl);
+        let record = Record::at(self.start, [secs, frac, orig_len], incl);
         self.start += 16 + incl;
         self.taken += 1;
         Ok(Some(record))
@@ -242,6 +246,19 @@ struct Record {
     frac: u32,
     orig_len: u32,
     data: std::ops::Range<usize>,
+}
+
+impl Record {
+    /// The record whose header, at buffer offset `at`, has these times and original
+    /// length and `incl` bytes of data.
+    fn at(at: usize, [secs, frac, orig_len]: [u32; 3], incl: usize) -> Record {
+        Record {
+            secs,
+            frac,
+            orig_len,
+            data: at + 16..at + 16 + incl,
+        }
+    }
 }
 
 enum RecordError {
@@ -591,7 +608,7 @@ mod tests {
         let walked = |r: &PcapRecords, ahead: usize| {
             let mut at = r.start;
             for n in 0..=ahead {
-                let incl = r.u32_at(at + 8) as usize;
+                let incl = r.header_at(at).map_or(0, |h| h[2] as usize);
                 if r.end - at < 16 || r.end - at - 16 < incl {
                     return None;
                 }
