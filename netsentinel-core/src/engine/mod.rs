@@ -313,13 +313,23 @@ enum Calls {
 /// them all before any is handed on.
 const FINISH_BATCH: usize = 4096;
 
-/// Which detectors (by index into a list) to call for each kind of event, in list order.
+/// One call of a detector: its index into a list, and whether it reads the device
+/// inventory ([`Interest::DEVICES`]), kept together because every call needs both.
+#[derive(Clone, Copy, Debug)]
+struct Call {
+    detector: usize,
+    devices: bool,
+}
+
+/// Which detectors to call for each kind of event, in list order.
 #[derive(Default)]
 struct Dispatch {
     /// Per packet class, in [`Interest`] bit order ([`class_index`]).
-    packet: [Vec<usize>; 6],
-    flow_end: Vec<usize>,
-    tick: Vec<usize>,
+    packet: [Vec<Call>; 6],
+    flow_end: Vec<Call>,
+    tick: Vec<Call>,
+    /// Every detector (the end of the input).
+    every: Vec<Call>,
 }
 
 impl Dispatch {
@@ -335,17 +345,22 @@ impl Dispatch {
         ];
         let mut d = Dispatch::default();
         for (i, interest) in interests.enumerate() {
+            let call = Call {
+                detector: i,
+                devices: interest.contains(Interest::DEVICES),
+            };
             for (c, class) in CLASSES.iter().enumerate() {
                 if interest.contains(*class) {
-                    d.packet[c].push(i);
+                    d.packet[c].push(call);
                 }
             }
             if interest.contains(Interest::FLOW_END) {
-                d.flow_end.push(i);
+                d.flow_end.push(call);
             }
             if interest.contains(Interest::TICK) {
-                d.tick.push(i);
+                d.tick.push(call);
             }
+            d.every.push(call);
         }
         d
     }
@@ -509,9 +524,9 @@ impl Engine {
                 &self.local,
                 &mut self.alerts,
             );
-            for &i in &self.dispatch.packet[class] {
-                cx.set_devices(self.reads_devices[i].then_some(&self.devices));
-                self.detectors[i].on_packet(&pkt, &mut cx);
+            for call in &self.dispatch.packet[class] {
+                cx.set_devices(call.devices.then_some(&self.devices));
+                self.detectors[call.detector].on_packet(&pkt, &mut cx);
             }
         }
         self.drain(pkt.ts)
@@ -617,22 +632,17 @@ impl Engine {
             local,
             alerts,
             devices,
-            reads_devices,
             ..
         } = self;
-        let every: Vec<usize>;
-        let which: &[usize] = match calls {
+        let which = match calls {
             Calls::Tick => &dispatch.tick,
             Calls::FlowEnd => &dispatch.flow_end,
-            Calls::Every => {
-                every = (0..detectors.len()).collect();
-                &every
-            }
+            Calls::Every => &dispatch.every,
         };
         let mut cx = Context::new(now, flow, true, neighbors, local, alerts);
-        for &i in which {
-            cx.set_devices(reads_devices[i].then_some(&*devices));
-            call(detectors[i].as_mut(), &mut cx);
+        for c in which {
+            cx.set_devices(c.devices.then_some(&*devices));
+            call(detectors[c.detector].as_mut(), &mut cx);
         }
     }
 

@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use super::flow_threads::{FlowThread, FlowThreads, FlowThreadsGone, NO_SHARD, Route};
-use super::{Dispatch, Engine, FINISH_BATCH, Output, RunSummary, class_index};
+use super::{Call, Dispatch, Engine, FINISH_BATCH, Output, RunSummary, class_index};
 use crate::alert::Alert;
 use crate::decode::{DetachedView, Network, PacketView, decode};
 use crate::detect::{Context, Detector, Interest};
@@ -464,8 +464,7 @@ impl<'e> DetectorGroup<'e> {
                 );
             }
             Event::Finish(now) => {
-                let every: Vec<usize> = (0..calls.members.len()).collect();
-                calls.run(&every, neighbors, now, None, true, |d, cx| {
+                calls.run(&dispatch.every, neighbors, now, None, true, |d, cx| {
                     d.on_finish(now, cx);
                 });
             }
@@ -503,7 +502,7 @@ impl MemberCalls<'_, '_> {
     /// Calls `call` on the members at positions `which`, in that order.
     fn run(
         &mut self,
-        which: &[usize],
+        which: &[Call],
         neighbors: &NeighborTable,
         now: Timestamp,
         flow: Option<&Flow>,
@@ -512,8 +511,9 @@ impl MemberCalls<'_, '_> {
     ) {
         let TaggedAlerts { tags, alerts } = &mut *self.out;
         let mut cx = Context::new(now, flow, from_initiator, neighbors, self.local, alerts);
-        for &m in which {
-            let Some((index, detector, reads_devices)) = self.members.get_mut(m) else {
+        for member in which {
+            let Some((index, detector, reads_devices)) = self.members.get_mut(member.detector)
+            else {
                 continue;
             };
             let before = cx.alerts_emitted();
