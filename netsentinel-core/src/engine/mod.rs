@@ -235,11 +235,6 @@ impl EngineBuilder {
                 .inventory
                 .unwrap_or_else(|| DeviceInventory::new(self.config.devices.clone())),
             processes: self.processes,
-            reads_devices: self
-                .detectors
-                .iter()
-                .map(|d| d.interest().contains(Interest::DEVICES))
-                .collect(),
             detectors: self.detectors,
             dispatch,
             alerts: Vec::new(),
@@ -284,8 +279,6 @@ pub struct Engine {
     recorder: Option<Recorder>,
     capture_stats: CaptureStats,
     detectors: Vec<Box<dyn Detector>>,
-    /// Per detector: whether it reads the device inventory ([`Interest::DEVICES`]).
-    reads_devices: Vec<bool>,
     dispatch: Dispatch,
     alerts: Vec<Alert>,
     ended: Vec<Flow>,

@@ -666,12 +666,12 @@ type Member<'e> = (u32, &'e mut Box<dyn Detector>, bool);
 /// detector thread's 198 M; at 48, 390 M against 283 M.
 const OUTPUT_COST: u32 = 48;
 
-/// Splits `detectors` into `shares` shares, balancing an estimate of their cost. Share 0
-/// is the output stage's: it takes the detectors that read the device inventory, and its
-/// own work counts against it.
+/// Splits `detectors` (whose calls are `every`) into `shares` shares, balancing an
+/// estimate of their cost. Share 0 is the output stage's: it takes the detectors that read
+/// the device inventory, and its own work counts against it.
 fn share_out<'e>(
     detectors: &'e mut [Box<dyn Detector>],
-    reads_devices: &[bool],
+    every: &[Call],
     shares: usize,
 ) -> Vec<Vec<Member<'e>>> {
     let shares = shares.max(1);
@@ -686,7 +686,7 @@ fn share_out<'e>(
     // Heaviest first onto the least loaded share; each share keeps registration order.
     order.sort_by_key(|(i, d)| (std::cmp::Reverse(cost(d.as_ref())), *i));
     for (i, d) in order {
-        let reads = reads_devices[i as usize];
+        let reads = every.get(i as usize).is_some_and(|c| c.devices);
         let g = if reads {
             0
         } else {
@@ -781,7 +781,6 @@ impl Engine {
             local,
             out,
             detectors,
-            reads_devices,
             dispatch,
             tick_micros,
             next_tick,
@@ -794,7 +793,7 @@ impl Engine {
         let wanted: [bool; 6] = std::array::from_fn(|c| !dispatch.packet[c].is_empty());
         let flow_threads = flow_thread_count(threads, flows.shard_count());
         let mut shares =
-            share_out(detectors, reads_devices, threads - 1 - flow_threads).into_iter();
+            share_out(detectors, &dispatch.every, threads - 1 - flow_threads).into_iter();
         let own = shares.next().unwrap_or_default();
         let mut flow_workers = Vec::new();
         let stage_flows = if flow_threads == 0 {
