@@ -97,6 +97,35 @@ pub fn parse(msg: &[u8]) -> Option<DnsMessage> {
     })
 }
 
+/// One packet's DNS message, parsed the first time someone asks: the engine makes one per
+/// packet and every consumer (the detectors, the baseline's learning) shares it, where
+/// each used to parse the message, and allocate its name, again.
+#[derive(Debug)]
+pub(crate) struct DnsOnce<'p> {
+    payload: &'p [u8],
+    message: std::cell::OnceCell<Option<DnsMessage>>,
+}
+
+impl<'p> DnsOnce<'p> {
+    /// The DNS message that `payload` may hold, not parsed yet.
+    pub(crate) fn new(payload: &'p [u8]) -> Self {
+        DnsOnce {
+            payload,
+            message: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// Whether this is the message in `payload` (the very same bytes, not equal ones).
+    pub(crate) fn is_of(&self, payload: &[u8]) -> bool {
+        std::ptr::eq(self.payload, payload)
+    }
+
+    /// [`parse`] of the payload, worked out on the first call.
+    pub(crate) fn get(&self) -> Option<&DnsMessage> {
+        self.message.get_or_init(|| parse(self.payload)).as_ref()
+    }
+}
+
 /// Most resource records read from one message by [`records`].
 pub const MAX_RECORDS: usize = 64;
 
@@ -260,6 +289,39 @@ fn read_name(msg: &[u8], start: usize) -> Option<(String, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn query(name: u8) -> Vec<u8> {
+        vec![0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, name, 0, 0, 1, 0, 1]
+    }
+
+    #[test]
+    fn a_packets_message_is_lent_to_whoever_asks_about_its_own_bytes() {
+        use crate::detect::Context;
+        use crate::neighbor::NeighborTable;
+        use crate::traffic::LocalNetworks;
+        let (own, other) = (query(b'a'), query(b'b'));
+        let once = DnsOnce::new(&own);
+        assert!(once.is_of(&own));
+        assert!(
+            !once.is_of(&query(b'a')),
+            "equal bytes elsewhere are not its own"
+        );
+        let (neighbors, local, mut out) =
+            (NeighborTable::default(), LocalNetworks::default(), vec![]);
+        let mut cx = Context::new(Default::default(), None, true, &neighbors, &local, &mut out);
+        cx.set_dns(Some(&once));
+        let first = cx.dns(&own).unwrap();
+        assert!(matches!(first, std::borrow::Cow::Borrowed(_)));
+        assert!(
+            std::ptr::eq(first.as_ref(), once.get().unwrap()),
+            "parsed once"
+        );
+        // Other bytes (a TCP message past its length, a detector's own slice) are parsed.
+        let elsewhere = cx.dns(&other).unwrap();
+        assert!(matches!(elsewhere, std::borrow::Cow::Owned(_)));
+        assert_eq!((first.qname.as_str(), elsewhere.qname.as_str()), ("a", "b"));
+        assert!(cx.dns(&own[..5]).is_none());
+    }
 
     #[test]
     fn pointer_loops_and_truncation_are_refused() {

@@ -25,7 +25,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{Context, Detector, Interest, TableUsage};
 use crate::alert::{Alert, Severity};
-use crate::decode::dns;
 use crate::decode::{PacketView, Transport};
 use crate::time::Timestamp;
 
@@ -176,7 +175,7 @@ impl Detector for DnsTunnelDetector {
         let (Some(ip), Some(payload)) = (pkt.ip(), dns_query_payload(pkt)) else {
             return;
         };
-        let Some(msg) = dns::parse(payload) else {
+        let Some(msg) = cx.dns(payload) else {
             return;
         };
         if msg.is_response {

@@ -31,6 +31,8 @@ pub mod tcp_anomaly;
 pub mod threat_intel;
 pub mod udp_flood;
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 pub use flood::{FloodConfig, FloodDefaults};
@@ -44,6 +46,7 @@ pub(crate) type FastSet<V> = std::collections::HashSet<V, foldhash::fast::Random
 use crate::alert::Alert;
 use crate::config::ConfigError;
 use crate::decode::PacketView;
+use crate::decode::dns::{DnsMessage, DnsOnce};
 use crate::device::DeviceInventory;
 use crate::flow::Flow;
 use crate::neighbor::NeighborTable;
@@ -130,6 +133,7 @@ pub struct Context<'e> {
     local: &'e LocalNetworks,
     out: &'e mut Vec<Alert>,
     devices: Option<&'e DeviceInventory>,
+    dns: Option<&'e DnsOnce<'e>>,
 }
 
 impl<'e> Context<'e> {
@@ -150,6 +154,7 @@ impl<'e> Context<'e> {
             local,
             out,
             devices: None,
+            dns: None,
         }
     }
 
@@ -163,6 +168,33 @@ impl<'e> Context<'e> {
     /// event with one context, and only those that read the inventory see it.
     pub(crate) fn set_devices(&mut self, devices: Option<&'e DeviceInventory>) {
         self.devices = devices;
+    }
+
+    /// Gives the packet's DNS message, parsed once for every detector that asks
+    /// ([`dns`](Self::dns)).
+    pub(crate) fn set_dns(&mut self, dns: Option<&'e DnsOnce<'e>>) {
+        self.dns = dns;
+    }
+
+    /// The DNS message in `payload` (a UDP payload, or a TCP one after its 2-byte length),
+    /// as [`dns::parse`](crate::decode::dns::parse). Within the engine a packet's message
+    /// is parsed once however many detectors ask, and lent; otherwise it is parsed here.
+    ///
+    /// ```
+    /// use netsentinel_core::detect::Context;
+    /// use netsentinel_core::traffic::LocalNetworks;
+    /// use netsentinel_core::{NeighborTable, Timestamp};
+    /// let q = [0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0,
+    ///          7, b'e', b'x', b'a', b'm', b'p', b'l', b'e', 3, b'c', b'o', b'm', 0, 0, 1, 0, 1];
+    /// let (neighbors, local, mut out) = (NeighborTable::default(), LocalNetworks::default(), vec![]);
+    /// let cx = Context::new(Timestamp::default(), None, true, &neighbors, &local, &mut out);
+    /// assert_eq!(cx.dns(&q).unwrap().qname, "example.com");
+    /// ```
+    pub fn dns(&self, payload: &[u8]) -> Option<Cow<'e, DnsMessage>> {
+        match self.dns {
+            Some(once) if once.is_of(payload) => once.get().map(Cow::Borrowed),
+            _ => crate::decode::dns::parse(payload).map(Cow::Owned),
+        }
     }
 
     /// Alerts emitted through this context so far, with those before it.

@@ -338,7 +338,7 @@ impl Detector for SuspiciousDnsDetector {
         if src_port != 53 && dst_port != 53 {
             return;
         }
-        let Some(msg) = dns::parse(pkt.payload) else {
+        let Some(msg) = cx.dns(pkt.payload) else {
             return;
         };
         match (msg.is_response, src_port == 53) {

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use super::{Context, Detector, Interest, TableUsage};
 use crate::alert::{Alert, Severity};
 use crate::config::ConfigError;
-use crate::decode::{PacketView, Transport, dns, tls};
+use crate::decode::{PacketView, Transport, tls};
 use crate::intel::{FeedFormat, IntelMatch, IntelSet};
 
 /// One feed file.
@@ -198,7 +198,7 @@ impl Detector for ThreatIntelDetector {
         }
         // Names: DNS queries, then the client's first data (HTTP Host, TLS ClientHello).
         if let Transport::Udp { dst_port: 53, .. } = pkt.transport
-            && let Some(msg) = dns::parse(pkt.payload)
+            && let Some(msg) = cx.dns(pkt.payload)
             && !msg.is_response
             && let Some(m) = self.set.match_domain(&msg.qname)
         {

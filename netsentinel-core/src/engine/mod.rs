@@ -24,6 +24,7 @@ use output::Output;
 use crate::alert::{Alert, AlertSink};
 use crate::config::EngineConfig;
 use crate::decode::decode;
+use crate::decode::dns::DnsOnce;
 use crate::detect::plaintext_credentials::CredentialStore;
 use crate::detect::{Context, Detector, Interest};
 use crate::device::DeviceInventory;
@@ -488,7 +489,9 @@ impl Engine {
             self.last_ts = Some(pkt.ts);
         }
         self.traffic.packet(&pkt);
-        self.out.packet(&pkt);
+        // Parsed at most once, by the first that asks: the baseline or a detector.
+        let dns = DnsOnce::new(pkt.payload);
+        self.out.packet(&pkt, &dns);
         if let Some(a) = pkt.anomaly {
             self.out.anomaly_event(&pkt, a, self.packet_number)?;
         }
@@ -517,6 +520,7 @@ impl Engine {
                 &self.local,
                 &mut self.alerts,
             );
+            cx.set_dns(Some(&dns));
             for call in &self.dispatch.packet[class] {
                 cx.set_devices(call.devices.then_some(&self.devices));
                 self.detectors[call.detector].on_packet(&pkt, &mut cx);

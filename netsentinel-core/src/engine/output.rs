@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::alert::{Alert, AlertSink, AnomalyEvent};
+use crate::decode::dns::DnsOnce;
 use crate::decode::{DecodeAnomaly, PacketView};
 use crate::device::DeviceInventory;
 use crate::error::Result;
@@ -63,22 +64,23 @@ impl Output {
 
     /// A packet arrived: the baseline's clock advances and, while it learns, the packet's
     /// DNS name is remembered.
-    pub(super) fn packet(&mut self, pkt: &PacketView<'_>) {
+    /// `dns` is the packet's DNS message, parsed if this is the first to ask.
+    pub(super) fn packet(&mut self, pkt: &PacketView<'_>, dns: &DnsOnce<'_>) {
         self.learning = self.gateway.advance(pkt.ts);
         if self.learning {
-            self.learn_dns(pkt);
+            self.learn_dns(pkt, dns);
         }
     }
 
     /// Records the name of a DNS message for the baseline whitelist.
-    fn learn_dns(&mut self, pkt: &PacketView<'_>) {
+    fn learn_dns(&mut self, pkt: &PacketView<'_>, dns: &DnsOnce<'_>) {
         let crate::decode::Transport::Udp { src_port, dst_port } = pkt.transport else {
             return;
         };
         if ![src_port, dst_port].iter().any(|p| matches!(p, 53 | 5353)) {
             return;
         }
-        if let Some(msg) = crate::decode::dns::parse(pkt.payload)
+        if let Some(msg) = dns.get()
             && !msg.qname.is_empty()
         {
             self.gateway.learn_domain(&msg.qname);

@@ -34,6 +34,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use super::flow_threads::{FlowThread, FlowThreads, FlowThreadsGone, NO_SHARD, Route};
 use super::{Call, Dispatch, Engine, FINISH_BATCH, Output, RunSummary, class_index};
 use crate::alert::Alert;
+use crate::decode::dns::DnsOnce;
 use crate::decode::{DetachedView, Network, PacketView, decode};
 use crate::detect::{Context, Detector, Interest};
 use crate::device::DeviceInventory;
@@ -412,6 +413,7 @@ impl<'e> DetectorGroup<'e> {
         batch: &Batch,
         e: u32,
         pkt: Option<&PacketView<'_>>,
+        dns: Option<&DnsOnce<'_>>,
         devices: Option<&DeviceInventory>,
     ) {
         let DetectorGroup {
@@ -441,30 +443,40 @@ impl<'e> DetectorGroup<'e> {
                 }
                 let which = &dispatch.packet[class as usize];
                 let flow = batch.flow(flow);
-                calls.run(which, neighbors, pkt.ts, flow, from_initiator, |d, cx| {
-                    d.on_packet(pkt, cx);
-                });
+                // The output stage lends the message it may have parsed already.
+                let own;
+                let dns = match dns {
+                    Some(shared) => shared,
+                    None => {
+                        own = DnsOnce::new(pkt.payload);
+                        &own
+                    }
+                };
+                let at = CallAt {
+                    now: pkt.ts,
+                    flow,
+                    from_initiator,
+                    dns: Some(dns),
+                };
+                calls.run(which, neighbors, at, |d, cx| d.on_packet(pkt, cx));
             }
             Event::Tick(now) => {
-                calls.run(&dispatch.tick, neighbors, now, None, true, |d, cx| {
+                calls.run(&dispatch.tick, neighbors, CallAt::at(now), |d, cx| {
                     d.on_tick(now, cx);
                 });
             }
             Event::FlowEnd { flow, now } => {
                 let Some(flow) = batch.flow(flow) else { return };
-                calls.run(
-                    &dispatch.flow_end,
-                    neighbors,
-                    now,
-                    Some(flow),
-                    true,
-                    |d, cx| {
-                        d.on_flow_end(flow, cx);
-                    },
-                );
+                let at = CallAt {
+                    flow: Some(flow),
+                    ..CallAt::at(now)
+                };
+                calls.run(&dispatch.flow_end, neighbors, at, |d, cx| {
+                    d.on_flow_end(flow, cx);
+                });
             }
             Event::Finish(now) => {
-                calls.run(&dispatch.every, neighbors, now, None, true, |d, cx| {
+                calls.run(&dispatch.every, neighbors, CallAt::at(now), |d, cx| {
                     d.on_finish(now, cx);
                 });
             }
@@ -480,9 +492,9 @@ impl<'e> DetectorGroup<'e> {
                     continue;
                 };
                 let pkt = batch.packet(packet);
-                self.event(batch, e as u32, pkt.as_ref(), None);
+                self.event(batch, e as u32, pkt.as_ref(), None, None);
             } else {
-                self.event(batch, e as u32, None, None);
+                self.event(batch, e as u32, None, None, None);
             }
         }
     }
@@ -498,19 +510,46 @@ struct MemberCalls<'g, 'e> {
     devices: Option<&'g DeviceInventory>,
 }
 
+/// What the detectors' context says about the event they are called for.
+struct CallAt<'a> {
+    now: Timestamp,
+    flow: Option<&'a Flow>,
+    from_initiator: bool,
+    /// The packet's DNS message (packet events only).
+    dns: Option<&'a DnsOnce<'a>>,
+}
+
+impl CallAt<'_> {
+    /// An event at `now` without a packet or a flow.
+    fn at(now: Timestamp) -> Self {
+        CallAt {
+            now,
+            flow: None,
+            from_initiator: true,
+            dns: None,
+        }
+    }
+}
+
 impl MemberCalls<'_, '_> {
-    /// Calls `call` on the members at positions `which`, in that order.
+    /// Calls `call` on the members at positions `which`, in that order, with a context
+    /// for the event `at`.
     fn run(
         &mut self,
         which: &[Call],
         neighbors: &NeighborTable,
-        now: Timestamp,
-        flow: Option<&Flow>,
-        from_initiator: bool,
+        at: CallAt<'_>,
         mut call: impl FnMut(&mut dyn Detector, &mut Context<'_>),
     ) {
         let TaggedAlerts { tags, alerts } = &mut *self.out;
+        let CallAt {
+            now,
+            flow,
+            from_initiator,
+            dns,
+        } = at;
         let mut cx = Context::new(now, flow, from_initiator, neighbors, self.local, alerts);
+        cx.set_dns(dns);
         for member in which {
             let Some((index, detector, reads_devices)) = self.members.get_mut(member.detector)
             else {
@@ -597,23 +636,25 @@ impl OutputStage<'_> {
                         continue;
                     };
                     self.traffic.packet(&pkt);
-                    self.out.packet(&pkt);
+                    let dns = DnsOnce::new(pkt.payload);
+                    self.out.packet(&pkt, &dns);
                     if let Some(a) = pkt.anomaly {
                         self.out.anomaly_event(&pkt, a, self.packet_number)?;
                     }
                     self.devices.observe(&pkt, &self.group.local);
                     if self.group.needs_packet(event) {
-                        self.group.event(batch, e, Some(&pkt), Some(&*self.devices));
+                        self.group
+                            .event(batch, e, Some(&pkt), Some(&dns), Some(&*self.devices));
                     }
                     self.merge(e, &mut cursors);
                 }
                 Event::Tick(now) => {
                     self.out.close_idle(now)?;
-                    self.group.event(batch, e, None, Some(&*self.devices));
+                    self.group.event(batch, e, None, None, Some(&*self.devices));
                     self.merge(e, &mut cursors);
                 }
                 Event::FlowEnd { flow, .. } => {
-                    self.group.event(batch, e, None, Some(&*self.devices));
+                    self.group.event(batch, e, None, None, Some(&*self.devices));
                     self.merge(e, &mut cursors);
                     if let Some(flow) = batch.flow(flow) {
                         self.traffic.flow_ended(flow);
@@ -621,7 +662,7 @@ impl OutputStage<'_> {
                     }
                 }
                 Event::Finish(_) => {
-                    self.group.event(batch, e, None, Some(&*self.devices));
+                    self.group.event(batch, e, None, None, Some(&*self.devices));
                     self.merge(e, &mut cursors);
                 }
                 Event::Drain(now) => {

@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 
 pub use context::{AlertContext, AlertProcess, EndpointContext, Side};
 pub use verify::{Factor, Verdict};
+use whitelist::KnownEntries;
 pub use whitelist::{BaselineConfig, Whitelist, WhitelistFileError, WhitelistPolicy};
 
 use crate::alert::{Alert, Severity};
@@ -261,6 +262,8 @@ pub struct AlertGateway {
     rules: Vec<Rule>,
     baseline: BaselineConfig,
     whitelist: Whitelist,
+    /// What learning found in `whitelist` so far (it only grows during a run).
+    known: KnownEntries,
     dedup: HashMap<DedupKey, DedupEntry>,
     recent: VecDeque<Recent>,
     intel: HashMap<IpAddr, String>,
@@ -295,6 +298,7 @@ impl AlertGateway {
             rules,
             baseline,
             whitelist: whitelist.unwrap_or_default(),
+            known: KnownEntries::default(),
             dedup: HashMap::new(),
             recent: VecDeque::new(),
             intel: HashMap::new(),
@@ -350,8 +354,8 @@ impl AlertGateway {
 
     /// Records an ended flow while learning.
     pub(crate) fn learn_flow(&mut self, flow: &crate::flow::Flow, local: &LocalNetworks) {
-        self.whitelist
-            .learn_flow(flow, local, self.baseline.max_entries);
+        let max = self.baseline.max_entries;
+        self.whitelist.learn_flow(flow, local, max, &mut self.known);
     }
 
     /// Decides about one alert at packet time `now`; when the answer is

@@ -1,4 +1,7 @@
+use std::net::Ipv4Addr;
+
 use super::*;
+use crate::decode::TcpFlags;
 use crate::traffic::TrafficConfig;
 
 fn local() -> LocalNetworks {
@@ -312,4 +315,73 @@ fn the_dedup_table_stays_bounded() {
     assert!(g.dedup.len() <= 16);
     assert_eq!(g.stats().dedup_table_full, 1000 - 16);
     assert!(g.recent.len() <= RECENT_MAX);
+}
+
+/// The flow `client -> server:port` over TCP, answered with a SYN-ACK, as it ends.
+fn answered_flow(client: Ipv4Addr, server: Ipv4Addr, port: u16) -> crate::flow::Flow {
+    use crate::testutil::tcp_frame;
+    let mut table = crate::flow::FlowTable::new(crate::flow::FlowConfig::default());
+    let frames = [
+        tcp_frame(client, server, 40000, port, TcpFlags::SYN, b""),
+        tcp_frame(
+            server,
+            client,
+            port,
+            40000,
+            TcpFlags::SYN | TcpFlags::ACK,
+            b"",
+        ),
+    ];
+    for frame in &frames {
+        let raw = crate::source::RawPacket {
+            ts: at(0),
+            data: frame,
+            orig_len: frame.len() as u32,
+            link: crate::source::LinkType::Ethernet,
+        };
+        table.update(&crate::decode::decode(&raw));
+    }
+    table.finish();
+    let mut ended = Vec::new();
+    table.take_ended(&mut ended);
+    ended.pop().expect("one flow")
+}
+
+#[test]
+fn learning_keeps_each_flow_entry_once_and_counts_each_one_turned_away() {
+    use crate::device::PortProtocol;
+    use crate::gateway::whitelist::LearnedService;
+    let client = Ipv4Addr::new(10, 0, 0, 20);
+    let (known, full) = (
+        Ipv4Addr::new(198, 51, 100, 7),
+        Ipv4Addr::new(203, 0, 113, 9),
+    );
+    // A whitelist resumed from a file that holds one service already; room for three.
+    let mut resumed = Whitelist::new();
+    resumed.services.insert(LearnedService {
+        address: known.into(),
+        port: 443,
+        protocol: PortProtocol::Tcp,
+    });
+    let baseline = BaselineConfig {
+        max_entries: 3,
+        ..BaselineConfig::default()
+    };
+    let mut g = AlertGateway::new(GatewayConfig::default(), baseline, Some(resumed));
+    let l = local();
+    assert!(g.advance(at(0)));
+    for _ in 0..3 {
+        g.learn_flow(&answered_flow(client, known, 443), &l);
+    }
+    let w = g.whitelist();
+    assert_eq!((w.external_addresses.len(), w.services.len()), (1, 1));
+    assert_eq!(w.not_kept, 0, "what is there already is not turned away");
+    // The next server's address is the third entry; its service no longer fits, and is
+    // turned away (and counted) each time, as before it was ever looked up quickly.
+    for _ in 0..2 {
+        g.learn_flow(&answered_flow(client, full, 80), &l);
+    }
+    let w = g.whitelist();
+    assert_eq!((w.external_addresses.len(), w.services.len()), (2, 1));
+    assert_eq!(w.not_kept, 2);
 }

@@ -23,6 +23,7 @@
 //! person can read it and delete what should not be there; `netsentinel whitelist` lists
 //! and edits it.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::Path;
@@ -30,6 +31,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::alert::Alert;
+use crate::detect::FastSet;
+use crate::device::PortProtocol;
 use crate::flow::Flow;
 use crate::time::Timestamp;
 use crate::traffic::LocalNetworks;
@@ -86,7 +89,7 @@ pub struct LearnedService {
     /// Its port.
     pub port: u16,
     /// `tcp` or `udp`.
-    pub protocol: String,
+    pub protocol: PortProtocol,
 }
 
 impl std::fmt::Display for LearnedService {
@@ -178,6 +181,17 @@ pub struct Whitelist {
     /// Entries not kept because `max_entries` was reached.
     #[serde(default)]
     pub not_kept: u64,
+}
+
+/// Entries of a whitelist that one run has found in it or added to it while learning, in
+/// hash sets: an ended flow asks about its external peer and its service, and a search of
+/// the sorted sets (up to `max_entries` of them) cost more than the rest of learning put
+/// together. Entries are never removed during a run, so a hit here stays true; a miss is
+/// asked of the whitelist itself.
+#[derive(Debug, Default)]
+pub(crate) struct KnownEntries {
+    external_addresses: FastSet<IpAddr>,
+    services: FastSet<LearnedService>,
 }
 
 /// How an alert matched the whitelist, said so a person can check it.
@@ -281,28 +295,45 @@ impl Whitelist {
 
     /// Records a DNS query name.
     pub(crate) fn learn_domain(&mut self, name: &str, max: usize) {
-        let name = name.trim_end_matches('.').to_ascii_lowercase();
-        if name.is_empty() || self.domains.contains(&name) || !self.room(max) {
+        // Names come lowercase from the DNS parser: a copy only for one kept or to fix.
+        let name = name.trim_end_matches('.');
+        let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(name.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(name)
+        };
+        if name.is_empty() || self.domains.contains(name.as_ref()) || !self.room(max) {
             return;
         }
-        self.domains.insert(name);
+        self.domains.insert(name.into_owned());
     }
 
-    /// Records the external peer and the answering service of an ended flow.
-    pub(crate) fn learn_flow(&mut self, flow: &Flow, local: &LocalNetworks, max: usize) {
+    /// Records the external peer and the answering service of an ended flow. `known` is
+    /// what this run has found in the whitelist already.
+    pub(crate) fn learn_flow(
+        &mut self,
+        flow: &Flow,
+        local: &LocalNetworks,
+        max: usize,
+        known: &mut KnownEntries,
+    ) {
         let (src, dst) = (flow.src_ip(), flow.dst_ip());
         for peer in [src, dst] {
             let external = super::Side::of(peer, local) == super::Side::External;
             let other_local = local.contains(if peer == src { dst } else { src });
-            if external && other_local && !self.external_addresses.contains(&peer) && self.room(max)
-            {
-                self.external_addresses.insert(peer);
+            if external && other_local && !known.external_addresses.contains(&peer) {
+                if self.external_addresses.contains(&peer) {
+                    known.external_addresses.insert(peer);
+                } else if self.room(max) {
+                    self.external_addresses.insert(peer);
+                    known.external_addresses.insert(peer);
+                }
             }
         }
         // A service answered: a SYN-ACK for TCP (a reset is a closed port), any reply for UDP.
         let (protocol, answered) = match flow.key.protocol {
-            6 => ("tcp", flow.to_client.tcp_flags & 0x12 == 0x12),
-            17 => ("udp", flow.to_client.packets > 0),
+            6 => (PortProtocol::Tcp, flow.to_client.tcp_flags & 0x12 == 0x12),
+            17 => (PortProtocol::Udp, flow.to_client.packets > 0),
             _ => return,
         };
         if !answered {
@@ -311,10 +342,16 @@ impl Whitelist {
         let service = LearnedService {
             address: dst,
             port: flow.dst_port,
-            protocol: protocol.into(),
+            protocol,
         };
-        if !self.services.contains(&service) && self.room(max) {
-            self.services.insert(service);
+        if known.services.contains(&service) {
+            return;
+        }
+        if self.services.contains(&service) {
+            known.services.insert(service);
+        } else if self.room(max) {
+            self.services.insert(service.clone());
+            known.services.insert(service);
         }
     }
 
@@ -372,13 +409,13 @@ impl Whitelist {
             "insecure_service" => {
                 let (address, port) = (alert.dst_ip?, alert.dst_port?);
                 let protocol = match alert.protocol {
-                    Some(17) => "udp",
-                    _ => "tcp",
+                    Some(17) => PortProtocol::Udp,
+                    _ => PortProtocol::Tcp,
                 };
                 let s = LearnedService {
                     address,
                     port,
-                    protocol: protocol.into(),
+                    protocol,
                 };
                 self.services.contains(&s).then(|| {
                     format!("{address}:{port}/{protocol} answered during the learning period")
