@@ -158,7 +158,6 @@ struct PacketStage<'e> {
     tick_micros: i64,
     /// Packet classes some detector looks at: only their packets carry a copy of the flow.
     wanted: [bool; 6],
-    ended: Vec<Flow>,
     batch: Batch,
 }
 
@@ -229,14 +228,13 @@ impl PacketStage<'_> {
     /// threads' ended flows are put in when the batch comes back from them).
     fn drain(&mut self, now: Timestamp) {
         if let StageFlows::Table(table) = &mut self.flows {
-            table.take_ended(&mut self.ended);
-        }
-        for f in self.ended.drain(..) {
-            self.batch.flows.push(f);
-            self.batch.events.push(Event::FlowEnd {
-                flow: (self.batch.flows.len() - 1) as u32,
-                now,
-            });
+            // Straight into the batch: most packets end no flow, and this costs nothing then.
+            let first = self.batch.flows.len();
+            table.take_ended(&mut self.batch.flows);
+            for flow in first..self.batch.flows.len() {
+                let flow = flow as u32;
+                self.batch.events.push(Event::FlowEnd { flow, now });
+            }
         }
         self.batch.events.push(Event::Drain(now));
     }
@@ -688,7 +686,10 @@ impl OutputStage<'_> {
     /// This thread's own detectors' alerts for `e` join the detector threads' ones.
     fn merge(&mut self, e: u32, cursors: &mut Vec<Cursor>) {
         if self.group.out.alerts.is_empty() {
-            merge_event(e, cursors, &mut self.pending);
+            // On two threads there are no detector threads, and most events raise nothing.
+            if !cursors.is_empty() {
+                merge_event(e, cursors, &mut self.pending);
+            }
             return;
         }
         cursors.push(Cursor::new(std::mem::take(&mut self.group.out)));
@@ -864,7 +865,6 @@ impl Engine {
             last_ts: *last_ts,
             tick_micros: *tick_micros,
             wanted,
-            ended: Vec::new(),
             batch: Batch::default(),
         };
         let mut output = OutputStage {
