@@ -415,14 +415,22 @@ impl TrafficStats {
         }
     }
 
+    /// The bandwidth second `second`: most packets fall in the second of the one before,
+    /// found here without a call.
+    #[inline]
     fn bucket(&mut self, second: i64) -> &mut BandwidthSecond {
-        let history = i64::try_from(self.config.bandwidth_history_secs).unwrap_or(i64::MAX);
-        let newest = self.bandwidth.back().map(|b| b.second);
-        if newest == Some(second) {
-            // Most packets fall in the second of the one before.
+        if self.bandwidth.back().is_some_and(|b| b.second == second) {
             let last = self.bandwidth.len() - 1;
             return &mut self.bandwidth[last];
         }
+        self.new_bucket(second)
+    }
+
+    /// [`bucket`](Self::bucket) for a packet in another second than the one before.
+    #[cold]
+    fn new_bucket(&mut self, second: i64) -> &mut BandwidthSecond {
+        let history = i64::try_from(self.config.bandwidth_history_secs).unwrap_or(i64::MAX);
+        let newest = self.bandwidth.back().map(|b| b.second);
         if newest.is_none_or(|n| second > n) {
             self.bandwidth.push_back(BandwidthSecond {
                 second,
@@ -659,5 +667,57 @@ mod tests {
         });
         assert!(custom.is_local("203.0.113.9".parse().unwrap()));
         assert!(!custom.is_local("10.0.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn bandwidth_seconds_take_late_packets_and_forget_the_oldest() {
+        use crate::decode::decode;
+        use crate::source::{LinkType, RawPacket};
+        let frame = crate::testutil::udp_frame(
+            "10.0.0.2".parse().unwrap(),
+            "203.0.113.5".parse().unwrap(),
+            40000,
+            443,
+            b"x",
+        );
+        let mut s = TrafficStats::new(TrafficConfig {
+            bandwidth_history_secs: 4,
+            ..TrafficConfig::default()
+        });
+        let seconds = |s: &TrafficStats| -> Vec<(i64, u64)> {
+            let report = s.report(std::iter::empty());
+            report
+                .bandwidth
+                .iter()
+                .map(|b| (b.second, b.outbound.packets))
+                .collect()
+        };
+        // In order, a second skipped, one late into the gap, one older than all kept.
+        for second in [10, 10, 12, 11, 9] {
+            let raw = RawPacket {
+                ts: Timestamp::from_secs_micros(second, 0),
+                data: &frame,
+                orig_len: frame.len() as u32,
+                link: LinkType::Ethernet,
+            };
+            s.packet(&decode(&raw));
+        }
+        assert_eq!(
+            seconds(&s),
+            [(10, 3), (11, 1), (12, 1)],
+            "the oldest takes older ones"
+        );
+        let raw = RawPacket {
+            ts: Timestamp::from_secs_micros(14, 0),
+            data: &frame,
+            orig_len: frame.len() as u32,
+            link: LinkType::Ethernet,
+        };
+        s.packet(&decode(&raw));
+        assert_eq!(
+            seconds(&s),
+            [(11, 1), (12, 1), (14, 1)],
+            "4 s of history kept"
+        );
     }
 }
