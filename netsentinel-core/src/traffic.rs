@@ -692,8 +692,7 @@ mod tests {
                 .map(|b| (b.second, b.outbound.packets))
                 .collect()
         };
-        // In order, a second skipped, one late into the gap, one older than all kept.
-        for second in [10, 10, 12, 11, 9] {
+        let send_at = |s: &mut TrafficStats, second| {
             let raw = RawPacket {
                 ts: Timestamp::from_secs_micros(second, 0),
                 data: &frame,
@@ -701,23 +700,15 @@ mod tests {
                 link: LinkType::Ethernet,
             };
             s.packet(&decode(&raw));
-        }
-        assert_eq!(
-            seconds(&s),
-            [(10, 3), (11, 1), (12, 1)],
-            "the oldest takes older ones"
-        );
-        let raw = RawPacket {
-            ts: Timestamp::from_secs_micros(14, 0),
-            data: &frame,
-            orig_len: frame.len() as u32,
-            link: LinkType::Ethernet,
         };
-        s.packet(&decode(&raw));
-        assert_eq!(
-            seconds(&s),
-            [(11, 1), (12, 1), (14, 1)],
-            "4 s of history kept"
-        );
+        // In order, a second skipped, one late into the gap, one older than all kept.
+        for second in [10, 10, 12, 11, 9] {
+            send_at(&mut s, second);
+        }
+        let oldest_takes_older = [(10, 3), (11, 1), (12, 1)];
+        assert_eq!(seconds(&s), oldest_takes_older);
+        send_at(&mut s, 14);
+        let four_seconds_kept = [(11, 1), (12, 1), (14, 1)];
+        assert_eq!(seconds(&s), four_seconds_kept);
     }
 }
