@@ -321,13 +321,13 @@ impl Whitelist {
         for peer in [src, dst] {
             let external = super::Side::of(peer, local) == super::Side::External;
             let other_local = local.contains(if peer == src { dst } else { src });
-            if external && other_local && !known.external_addresses.contains(&peer) {
-                if self.external_addresses.contains(&peer) {
-                    known.external_addresses.insert(peer);
-                } else if self.room(max) {
-                    self.external_addresses.insert(peer);
-                    known.external_addresses.insert(peer);
-                }
+            if external
+                && other_local
+                && !known.external_addresses.contains(&peer)
+                && (self.external_addresses.contains(&peer) || self.room(max))
+            {
+                self.external_addresses.insert(peer);
+                known.external_addresses.insert(peer);
             }
         }
         // A service answered: a SYN-ACK for TCP (a reset is a closed port), any reply for UDP.
@@ -344,12 +344,9 @@ impl Whitelist {
             port: flow.dst_port,
             protocol,
         };
-        if known.services.contains(&service) {
-            return;
-        }
-        if self.services.contains(&service) {
-            known.services.insert(service);
-        } else if self.room(max) {
+        if !known.services.contains(&service)
+            && (self.services.contains(&service) || self.room(max))
+        {
             self.services.insert(service.clone());
             known.services.insert(service);
         }
