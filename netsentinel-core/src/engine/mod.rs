@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 mod flow_threads;
+mod handoff;
 mod output;
 mod pipeline;
 

@@ -6,7 +6,8 @@
 //!   and writes batches of events: a packet (its bytes and what the decoder found in them,
 //!   so no other stage decodes it again) with a copy of its flow as it stood after that
 //!   packet, a tick, a flow that ended, a point where the single-thread engine hands its
-//!   alerts on;
+//!   alerts on; on two threads the output stage keeps the flow table instead (it then
+//!   runs every detector, and the two threads' work is closer to even that way);
 //! - the **output stage** (the calling thread) keeps the traffic statistics and the device
 //!   inventory, runs its share of the detectors (among them those that read the
 //!   inventory), merges the alerts of every share back into registration order per event,
@@ -32,6 +33,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use super::flow_threads::{FlowThread, FlowThreads, FlowThreadsGone, NO_SHARD, Route};
+use super::handoff;
 use super::{Call, Dispatch, Engine, FINISH_BATCH, Output, RunSummary, class_index};
 use crate::alert::Alert;
 use crate::decode::dns::DnsOnce;
@@ -84,6 +86,9 @@ pub(super) enum Event {
     Drain(Timestamp),
     /// The input ended: every detector's `on_finish`.
     Finish(Timestamp),
+    /// The input ended: every live flow ends, in rounds each followed by a drain (only
+    /// when the output stage keeps the flow table; otherwise the ended flows are events).
+    FinishFlows(Timestamp),
 }
 
 /// Events and the packets and flows they refer to.
@@ -125,6 +130,22 @@ impl Batch {
         Some(p.view.attach(self.bytes.get(p.start..p.end)?))
     }
 
+    /// Asks the CPU to fetch packet `packet`'s decoded view and first bytes ahead of use.
+    fn prefetch(&self, packet: u32) {
+        if let Some(p) = self.packets.get(packet as usize) {
+            crate::flow::prefetch(p);
+            if let Some(first) = self.bytes.get(p.start) {
+                crate::flow::prefetch(first);
+            }
+        }
+    }
+
+    /// Packet `packet` as the source gave it.
+    fn raw(&self, packet: u32) -> Option<RawPacket<'_>> {
+        let p = self.packets.get(packet as usize)?;
+        Some(p.view.raw(self.bytes.get(p.start..p.end)?))
+    }
+
     fn flow(&self, index: u32) -> Option<&Flow> {
         self.flows.get(index as usize)
     }
@@ -144,6 +165,9 @@ enum StageFlows<'e> {
     Table(&'e mut FlowTable),
     /// By flow threads, each keeping some of the table's shards.
     Threads(FlowThreads<'e>),
+    /// By the output stage, which then runs every detector (on two threads; see
+    /// [`OutputStage::flows`]): the packet stage only reads and decodes.
+    Output,
 }
 
 /// The packet stage's share of the engine.
@@ -193,6 +217,7 @@ impl PacketStage<'_> {
                 }
                 _ => (NO_FLOW, true),
             },
+            StageFlows::Output => (NO_FLOW, true),
             StageFlows::Threads(threads) => {
                 // The flow threads fill in the flow; this notes where it lives.
                 if packet == 0 {
@@ -243,7 +268,7 @@ impl PacketStage<'_> {
     /// whichever batch they are done with). `false` when the run is being abandoned.
     fn ship(&mut self, batch: Batch, send: &mut impl FnMut(Batch) -> bool) -> bool {
         match &mut self.flows {
-            StageFlows::Table(_) => send(batch),
+            StageFlows::Table(_) | StageFlows::Output => send(batch),
             StageFlows::Threads(threads) => match threads.dispatch(batch) {
                 Ok(Some(done)) => send(done),
                 Ok(None) => true,
@@ -282,7 +307,7 @@ impl PacketStage<'_> {
             StageFlows::Table(_) => loop {
                 let more = match &mut self.flows {
                     StageFlows::Table(table) => table.finish_some(FINISH_BATCH),
-                    StageFlows::Threads(_) => false,
+                    StageFlows::Threads(_) | StageFlows::Output => false,
                 };
                 self.drain(now);
                 if !more {
@@ -296,6 +321,7 @@ impl PacketStage<'_> {
                 Ok(true) => {}
                 Ok(false) | Err(FlowThreadsGone) => return false,
             },
+            StageFlows::Output => self.batch.events.push(Event::FinishFlows(now)),
         }
         if self.last_ts.is_some() {
             self.tick(now);
@@ -334,7 +360,7 @@ fn read_packets<S: PacketSource + ?Sized>(
 ) -> std::result::Result<Option<SourceStats>, SourceError> {
     let mut send = |batch: Batch| {
         let batch = Arc::new(batch);
-        to.iter().all(|tx| tx.send(Arc::clone(&batch)).is_ok())
+        to.iter().all(|tx| handoff::send(tx, Arc::clone(&batch)))
     };
     let mut read: u64 = 0;
     let mut lookahead = FlowLookahead::default();
@@ -414,20 +440,6 @@ impl<'e> DetectorGroup<'e> {
         dns: Option<&DnsOnce<'_>>,
         devices: Option<&DeviceInventory>,
     ) {
-        let DetectorGroup {
-            members,
-            dispatch,
-            neighbors,
-            local,
-            out,
-        } = self;
-        let mut calls = MemberCalls {
-            members,
-            out,
-            e,
-            local,
-            devices,
-        };
         match batch.events[e as usize] {
             Event::Packet {
                 flow,
@@ -435,51 +447,100 @@ impl<'e> DetectorGroup<'e> {
                 class,
                 ..
             } => {
-                let Some(pkt) = pkt else { return };
-                if let Network::Arp(arp) = &pkt.network {
-                    neighbors.learn(arp, pkt.ts);
+                if let Some(pkt) = pkt {
+                    let flow = batch.flow(flow).map(|f| (f, from_initiator));
+                    self.packet(e, pkt, class, flow, dns, devices);
                 }
-                let which = &dispatch.packet[class as usize];
-                let flow = batch.flow(flow);
-                // The output stage lends the message it may have parsed already.
-                let own;
-                let dns = match dns {
-                    Some(shared) => shared,
-                    None => {
-                        own = DnsOnce::new(pkt.payload);
-                        &own
-                    }
-                };
-                let at = CallAt {
-                    now: pkt.ts,
-                    flow,
-                    from_initiator,
-                    dns: Some(dns),
-                };
-                calls.run(which, neighbors, at, |d, cx| d.on_packet(pkt, cx));
+            }
+            Event::FlowEnd { flow, now } => {
+                if let Some(flow) = batch.flow(flow) {
+                    self.flow_end(e, flow, now, devices);
+                }
             }
             Event::Tick(now) => {
+                let (mut calls, dispatch, neighbors) = self.calls(e, devices);
                 calls.run(&dispatch.tick, neighbors, CallAt::at(now), |d, cx| {
                     d.on_tick(now, cx);
                 });
             }
-            Event::FlowEnd { flow, now } => {
-                let Some(flow) = batch.flow(flow) else { return };
-                let at = CallAt {
-                    flow: Some(flow),
-                    ..CallAt::at(now)
-                };
-                calls.run(&dispatch.flow_end, neighbors, at, |d, cx| {
-                    d.on_flow_end(flow, cx);
-                });
-            }
             Event::Finish(now) => {
+                let (mut calls, dispatch, neighbors) = self.calls(e, devices);
                 calls.run(&dispatch.every, neighbors, CallAt::at(now), |d, cx| {
                     d.on_finish(now, cx);
                 });
             }
-            Event::Drain(_) => {}
+            Event::Drain(_) | Event::FinishFlows(_) => {}
         }
+    }
+
+    /// The detectors' calls for the packet of event `e` (of packet class `class`), with
+    /// its flow after it and whether the packet came from the flow's initiator.
+    fn packet(
+        &mut self,
+        e: u32,
+        pkt: &PacketView<'_>,
+        class: u8,
+        flow: Option<(&Flow, bool)>,
+        dns: Option<&DnsOnce<'_>>,
+        devices: Option<&DeviceInventory>,
+    ) {
+        let (mut calls, dispatch, neighbors) = self.calls(e, devices);
+        if let Network::Arp(arp) = &pkt.network {
+            neighbors.learn(arp, pkt.ts);
+        }
+        // The output stage lends the message it may have parsed already.
+        let own;
+        let dns = match dns {
+            Some(shared) => shared,
+            None => {
+                own = DnsOnce::new(pkt.payload);
+                &own
+            }
+        };
+        let at = CallAt {
+            now: pkt.ts,
+            flow: flow.map(|(f, _)| f),
+            from_initiator: flow.is_none_or(|(_, from_initiator)| from_initiator),
+            dns: Some(dns),
+        };
+        calls.run(&dispatch.packet[class as usize], neighbors, at, |d, cx| {
+            d.on_packet(pkt, cx);
+        });
+    }
+
+    /// The detectors' calls for `flow`, ended, handed on at `now` (event `e`).
+    fn flow_end(&mut self, e: u32, flow: &Flow, now: Timestamp, devices: Option<&DeviceInventory>) {
+        let (mut calls, dispatch, neighbors) = self.calls(e, devices);
+        let at = CallAt {
+            flow: Some(flow),
+            ..CallAt::at(now)
+        };
+        calls.run(&dispatch.flow_end, neighbors, at, |d, cx| {
+            d.on_flow_end(flow, cx);
+        });
+    }
+
+    /// The group split into the calls for event `e`, its dispatch and its neighbour table.
+    fn calls<'g>(
+        &'g mut self,
+        e: u32,
+        devices: Option<&'g DeviceInventory>,
+    ) -> (MemberCalls<'g, 'e>, &'g Dispatch, &'g mut NeighborTable) {
+        let DetectorGroup {
+            members,
+            dispatch,
+            neighbors,
+            local,
+            out,
+        } = self;
+        let calls = MemberCalls {
+            members,
+            out,
+            e,
+            local,
+            devices,
+        };
+        (calls, dispatch, neighbors)
     }
 
     /// Every event of `batch`, in order.
@@ -619,6 +680,15 @@ struct OutputStage<'e> {
     packet_number: u64,
     group: DetectorGroup<'e>,
     pending: Vec<Alert>,
+    /// The flow table, kept here when this stage runs every detector (two threads): the
+    /// packet stage then only reads and decodes. On one table both stages would do more
+    /// than half of the work of one thread; split so, each does about half, and no copy of
+    /// each packet's flow crosses between the cores.
+    flows: Option<&'e mut FlowTable>,
+    /// Flows the table ended, handed on at the next drain.
+    ended: Vec<Flow>,
+    /// The flows of the next packets, fetched ahead (with `flows`).
+    lookahead: FlowLookahead,
 }
 
 impl OutputStage<'_> {
@@ -630,6 +700,11 @@ impl OutputStage<'_> {
             match event {
                 Event::Packet { packet, .. } => {
                     self.packet_number += 1;
+                    if let Some(table) = self.flows.as_deref() {
+                        batch.prefetch(packet + 4);
+                        let two_ahead = batch.raw(packet + 2);
+                        self.lookahead.before(table, two_ahead.as_ref());
+                    }
                     let Some(pkt) = batch.packet(packet) else {
                         continue;
                     };
@@ -640,13 +715,25 @@ impl OutputStage<'_> {
                         self.out.anomaly_event(&pkt, a, self.packet_number)?;
                     }
                     self.devices.observe(&pkt, &self.group.local);
-                    if self.group.needs_packet(event) {
+                    if let (Some(table), Event::Packet { class, .. }) =
+                        (self.flows.as_deref_mut(), event)
+                    {
+                        let handle = table.update(&pkt);
+                        if self.group.needs_packet(event) {
+                            let flow = handle.map(|h| (table.get(h), h.from_initiator));
+                            let devices = Some(&*self.devices);
+                            self.group.packet(e, &pkt, class, flow, Some(&dns), devices);
+                        }
+                    } else if self.group.needs_packet(event) {
                         self.group
                             .event(batch, e, Some(&pkt), Some(&dns), Some(&*self.devices));
                     }
                     self.merge(e, &mut cursors);
                 }
                 Event::Tick(now) => {
+                    if let Some(table) = self.flows.as_deref_mut() {
+                        table.expire(now);
+                    }
                     self.out.close_idle(now)?;
                     self.group.event(batch, e, None, None, Some(&*self.devices));
                     self.merge(e, &mut cursors);
@@ -664,23 +751,63 @@ impl OutputStage<'_> {
                     self.merge(e, &mut cursors);
                 }
                 Event::Drain(now) => {
-                    if !self.pending.is_empty() {
-                        let mut alerts = std::mem::take(&mut self.pending);
-                        let passed = self.out.pass_alerts(
-                            &mut alerts,
-                            self.devices,
-                            &self.group.local,
-                            now,
-                            None,
-                        );
-                        alerts.clear();
-                        self.pending = alerts;
-                        passed?;
+                    self.end_flows(e, now, &mut cursors)?;
+                    self.pass(now)?;
+                }
+                Event::FinishFlows(now) => {
+                    // As `Engine::finish`: in rounds, each one's flows handed on before the next.
+                    while let Some(table) = self.flows.as_deref_mut() {
+                        let more = table.finish_some(FINISH_BATCH);
+                        self.end_flows(e, now, &mut cursors)?;
+                        self.pass(now)?;
+                        if !more {
+                            break;
+                        }
                     }
                 }
             }
         }
         Ok(())
+    }
+
+    /// The flows this stage's table ended, handed on at `now` (event `e`), as
+    /// [`Engine::drain`] does.
+    fn end_flows(&mut self, e: u32, now: Timestamp, cursors: &mut Vec<Cursor>) -> Result<()> {
+        let Some(table) = self.flows.as_deref_mut() else {
+            return Ok(());
+        };
+        table.take_ended(&mut self.ended);
+        if self.ended.is_empty() {
+            return Ok(());
+        }
+        let ended = std::mem::take(&mut self.ended);
+        let mut result = Ok(());
+        for flow in &ended {
+            self.group.flow_end(e, flow, now, Some(&*self.devices));
+            self.merge(e, cursors);
+            self.traffic.flow_ended(flow);
+            result = self.out.flow_ended(flow, &self.group.local);
+            if result.is_err() {
+                break;
+            }
+        }
+        self.ended = ended;
+        self.ended.clear();
+        result
+    }
+
+    /// The alerts raised since the last drain, through the gateway to the sinks at `now`.
+    fn pass(&mut self, now: Timestamp) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let mut alerts = std::mem::take(&mut self.pending);
+        let passed = self
+            .out
+            .pass_alerts(&mut alerts, self.devices, &self.group.local, now, None);
+        alerts.clear();
+        self.pending = alerts;
+        passed
     }
 
     /// This thread's own detectors' alerts for `e` join the detector threads' ones.
@@ -764,7 +891,8 @@ impl Engine {
     ///
     /// One thread reads, decodes and keeps the flow table; the calling thread keeps the
     /// statistics and device inventory, writes to the sinks and runs a share of the
-    /// detectors; each further thread runs another share. From four threads on, about
+    /// detectors; each further thread runs another share. On two threads the calling
+    /// thread keeps the flow table too. From four threads on, about
     /// half of the threads beyond those two keep the flow table's shards instead (flows
     /// sharded by hash), the others run detector shares. With one thread, or when the
     /// engine keeps a packet ring, records, or names local processes (live-capture
@@ -838,7 +966,12 @@ impl Engine {
             share_out(detectors, &dispatch.every, threads - 1 - flow_threads).into_iter();
         let own = shares.next().unwrap_or_default();
         let mut flow_workers = Vec::new();
-        let stage_flows = if flow_threads == 0 {
+        // With no detector threads the output stage keeps the table (see `OutputStage::flows`).
+        let mut output_flows = None;
+        let stage_flows = if flow_threads == 0 && shares.len() == 0 {
+            output_flows = Some(flows);
+            StageFlows::Output
+        } else if flow_threads == 0 {
             StageFlows::Table(flows)
         } else {
             let parts = flows.parts();
@@ -874,6 +1007,9 @@ impl Engine {
             packet_number: *packet_number,
             group: DetectorGroup::new(own, replica.clone(), local.clone()),
             pending: Vec::new(),
+            flows: output_flows,
+            ended: Vec::new(),
+            lookahead: FlowLookahead::default(),
         };
         let stop: &AtomicBool = stop;
         let (recycle_tx, recycled) = sync_channel::<Batch>(2 * QUEUE_BATCHES + 2);
@@ -895,9 +1031,9 @@ impl Engine {
                 std::thread::Builder::new()
                     .name(format!("netsentinel-detect-{n}"))
                     .spawn_scoped(scope, move || {
-                        for batch in rx {
+                        while let Some(batch) = handoff::recv(&rx) {
                             group.batch(&batch);
-                            if alerts_tx.send(std::mem::take(&mut group.out)).is_err() {
+                            if !handoff::send(&alerts_tx, std::mem::take(&mut group.out)) {
                                 return;
                             }
                             recycler.give_back(batch);
@@ -958,13 +1094,13 @@ fn write_output(
     from_detectors: Vec<Receiver<TaggedAlerts>>,
     recycler: &Recycler,
 ) -> Result<()> {
-    for batch in batches {
+    while let Some(batch) = handoff::recv(&batches) {
         let mut tagged = Vec::with_capacity(from_detectors.len());
         for rx in &from_detectors {
-            match rx.recv() {
-                Ok(t) => tagged.push(t),
+            match handoff::recv(rx) {
+                Some(t) => tagged.push(t),
                 // A detector thread panicked: the scope re-raises it.
-                Err(_) => return Ok(()),
+                None => return Ok(()),
             }
         }
         output.batch(&batch, tagged)?;

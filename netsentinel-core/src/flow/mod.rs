@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 pub use community_id::community_id;
 pub(crate) use prefetch::FlowLookahead;
-use prefetch::prefetch;
+pub(crate) use prefetch::prefetch;
 pub(crate) use shard::FlowShard;
 pub(crate) use table::{FinishOrder, LiveCount, ShardRouter};
 pub use table::{FlowHandle, FlowTable, FlowTableStats};

@@ -14,7 +14,7 @@ use crate::source::{LinkType, PacketSource, RawPacket};
 /// Asks the CPU to fetch the cache line holding `value`, without waiting for it: a hint
 /// with no effect on results. A no-op on targets other than x86-64.
 #[inline]
-pub(super) fn prefetch<T>(value: &T) {
+pub(crate) fn prefetch<T>(value: &T) {
     #[cfg(target_arch = "x86_64")]
     safe_arch::prefetch_t0(value);
     #[cfg(not(target_arch = "x86_64"))]
@@ -33,10 +33,13 @@ impl FlowLookahead {
     /// Call before each [`PacketSource::next_packet`]: fetches the index bucket of the
     /// packet two after the next one, and the flow of the packet after the next one.
     pub(crate) fn before_next<S: PacketSource + ?Sized>(&mut self, flows: &FlowTable, source: &S) {
-        let two_ahead = source
-            .peek(2)
-            .and_then(|p| common_key(&p))
-            .map(|key| flows.place(&key));
+        self.before(flows, source.peek(2).as_ref());
+    }
+
+    /// As [`before_next`](Self::before_next), for packets held elsewhere: call before each
+    /// packet with the one two after it.
+    pub(crate) fn before(&mut self, flows: &FlowTable, two_ahead: Option<&RawPacket<'_>>) {
+        let two_ahead = two_ahead.and_then(common_key).map(|key| flows.place(&key));
         if let Some(place) = two_ahead {
             flows.prefetch_bucket(place);
         }
