@@ -307,7 +307,17 @@ impl LocalNetworks {
 #[derive(Debug)]
 pub struct TrafficStats {
     config: TrafficConfig,
+    per_packet: PacketCounts,
+    per_flow: FlowCounts,
+}
+
+/// What [`TrafficStats::packet`] counts, apart from what ended flows count: the parallel
+/// run keeps each on another thread. Aligned so that the two never share a cache line.
+#[derive(Debug)]
+#[repr(align(128))]
+pub(crate) struct PacketCounts {
     local: LocalNetworks,
+    bandwidth_history_secs: u64,
     packets: u64,
     bytes: u64,
     first_seen: Option<Timestamp>,
@@ -317,6 +327,13 @@ pub struct TrafficStats {
     bandwidth: VecDeque<BandwidthSecond>,
     anomalies: HashMap<DecodeAnomaly, u64>,
     fragments: u64,
+}
+
+/// What [`TrafficStats::flow_ended`] counts (see [`PacketCounts`]).
+#[derive(Debug)]
+#[repr(align(128))]
+pub(crate) struct FlowCounts {
+    max_hosts: usize,
     hosts: FastMap<IpAddr, HostTraffic>,
     hosts_untracked: u64,
     ports: FastMap<(u8, u16), PortCounter>,
@@ -330,37 +347,61 @@ impl TrafficStats {
     /// Empty statistics.
     pub fn new(config: TrafficConfig) -> Self {
         TrafficStats {
-            local: LocalNetworks::new(&config.local_networks),
+            per_packet: PacketCounts {
+                local: LocalNetworks::new(&config.local_networks),
+                bandwidth_history_secs: config.bandwidth_history_secs,
+                packets: 0,
+                bytes: 0,
+                first_seen: None,
+                last_seen: None,
+                network: [Counter::default(); 5],
+                transport: [Counter::default(); 5],
+                bandwidth: VecDeque::new(),
+                anomalies: HashMap::new(),
+                fragments: 0,
+            },
+            per_flow: FlowCounts {
+                max_hosts: config.max_hosts,
+                hosts: FastMap::default(),
+                hosts_untracked: 0,
+                ports: FastMap::default(),
+                apps: FastMap::default(),
+            },
             config,
-            packets: 0,
-            bytes: 0,
-            first_seen: None,
-            last_seen: None,
-            network: [Counter::default(); 5],
-            transport: [Counter::default(); 5],
-            bandwidth: VecDeque::new(),
-            anomalies: HashMap::new(),
-            fragments: 0,
-            hosts: FastMap::default(),
-            hosts_untracked: 0,
-            ports: FastMap::default(),
-            apps: FastMap::default(),
         }
     }
 
     /// Whether an address is on a local network (or is broadcast/multicast, which never
     /// leaves the local network).
     pub fn is_local(&self, ip: IpAddr) -> bool {
-        self.local.contains(ip)
+        self.per_packet.local.contains(ip)
     }
 
     /// The local networks matcher.
     pub fn local_networks(&self) -> &LocalNetworks {
-        &self.local
+        &self.per_packet.local
     }
 
     /// Counts one packet.
     pub fn packet(&mut self, pkt: &PacketView<'_>) {
+        self.per_packet.packet(pkt);
+    }
+
+    /// Counts an ended flow into host, port and application figures.
+    pub fn flow_ended(&mut self, flow: &Flow) {
+        self.per_flow.flow_ended(flow);
+    }
+
+    /// What [`packet`](Self::packet) counts and what [`flow_ended`](Self::flow_ended)
+    /// counts, to be kept by two threads.
+    pub(crate) fn parts_mut(&mut self) -> (&mut PacketCounts, &mut FlowCounts) {
+        (&mut self.per_packet, &mut self.per_flow)
+    }
+}
+
+impl PacketCounts {
+    /// Counts one packet.
+    pub(crate) fn packet(&mut self, pkt: &PacketView<'_>) {
         let bytes = u64::from(pkt.wire_len);
         self.packets += 1;
         self.bytes += bytes;
@@ -397,7 +438,7 @@ impl TrafficStats {
                 if ip.fragment != crate::decode::Fragment::None {
                     self.fragments += 1;
                 }
-                match (self.is_local(ip.src), self.is_local(ip.dst)) {
+                match (self.local.contains(ip.src), self.local.contains(ip.dst)) {
                     (true, true) => 2,
                     (true, false) => 1,
                     (false, true) => 0,
@@ -429,7 +470,7 @@ impl TrafficStats {
     /// [`bucket`](Self::bucket) for a packet in another second than the one before.
     #[cold]
     fn new_bucket(&mut self, second: i64) -> &mut BandwidthSecond {
-        let history = i64::try_from(self.config.bandwidth_history_secs).unwrap_or(i64::MAX);
+        let history = i64::try_from(self.bandwidth_history_secs).unwrap_or(i64::MAX);
         let newest = self.bandwidth.back().map(|b| b.second);
         if newest.is_none_or(|n| second > n) {
             self.bandwidth.push_back(BandwidthSecond {
@@ -467,32 +508,43 @@ impl TrafficStats {
         let last = self.bandwidth.len() - 1;
         &mut self.bandwidth[last]
     }
+}
 
+impl FlowCounts {
     /// Counts an ended flow into host, port and application figures.
-    pub fn flow_ended(&mut self, flow: &Flow) {
+    pub(crate) fn flow_ended(&mut self, flow: &Flow) {
         add_flow(
             &mut self.hosts,
             &mut self.hosts_untracked,
             &mut self.ports,
             &mut self.apps,
-            self.config.max_hosts,
+            self.max_hosts,
             flow,
         );
     }
+}
 
+impl TrafficStats {
     /// A report of everything so far, counting `live_flows` as if they had ended now.
     pub fn report<'f>(&self, live_flows: impl Iterator<Item = &'f Flow>) -> TrafficReport {
-        let mut hosts = self.hosts.clone();
-        let mut untracked = self.hosts_untracked;
-        let mut ports = self.ports.clone();
-        let mut apps = self.apps.clone();
+        let FlowCounts {
+            max_hosts,
+            hosts,
+            hosts_untracked,
+            ports,
+            apps,
+        } = &self.per_flow;
+        let mut hosts = hosts.clone();
+        let mut untracked = *hosts_untracked;
+        let mut ports = ports.clone();
+        let mut apps = apps.clone();
         for f in live_flows {
             add_flow(
                 &mut hosts,
                 &mut untracked,
                 &mut ports,
                 &mut apps,
-                self.config.max_hosts,
+                *max_hosts,
                 f,
             );
         }
@@ -519,24 +571,25 @@ impl TrafficStats {
         });
         let mut applications: Vec<(&'static str, Counter)> = apps.into_iter().collect();
         applications.sort_by(|a, b| b.1.bytes.cmp(&a.1.bytes).then(a.0.cmp(b.0)));
-        let duration_secs = match (self.first_seen, self.last_seen) {
+        let p = &self.per_packet;
+        let duration_secs = match (p.first_seen, p.last_seen) {
             (Some(f), Some(l)) => l.micros_since(f) as f64 / 1e6,
             _ => 0.0,
         };
         TrafficReport {
-            packets: self.packets,
-            bytes: self.bytes,
-            first_seen: self.first_seen,
-            last_seen: self.last_seen,
+            packets: p.packets,
+            bytes: p.bytes,
+            first_seen: p.first_seen,
+            last_seen: p.last_seen,
             duration_secs,
-            network: named(&NETWORK_NAMES, &self.network),
-            transport: named(&TRANSPORT_NAMES, &self.transport),
+            network: named(&NETWORK_NAMES, &p.network),
+            transport: named(&TRANSPORT_NAMES, &p.transport),
             applications,
             top_talkers,
             top_ports,
-            bandwidth: self.bandwidth.iter().copied().collect(),
-            decode_anomalies: self.anomalies.iter().map(|(a, n)| (a.name(), *n)).collect(),
-            fragments: self.fragments,
+            bandwidth: p.bandwidth.iter().copied().collect(),
+            decode_anomalies: p.anomalies.iter().map(|(a, n)| (a.name(), *n)).collect(),
+            fragments: p.fragments,
             hosts_untracked: untracked,
         }
     }

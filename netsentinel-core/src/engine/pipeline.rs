@@ -45,7 +45,7 @@ use crate::flow::{Flow, FlowLookahead, FlowTable};
 use crate::neighbor::NeighborTable;
 use crate::source::{PacketSource, RawPacket, Recv, SourceError, SourceStats};
 use crate::time::Timestamp;
-use crate::traffic::{LocalNetworks, TrafficStats};
+use crate::traffic::{FlowCounts, LocalNetworks, PacketCounts};
 
 /// Packets per batch handed from the packet stage to the others. Small enough that the
 /// batches in flight (`QUEUE_BATCHES` of them) fit in one core's L2 cache (2 MiB on the
@@ -182,6 +182,9 @@ struct PacketStage<'e> {
     tick_micros: i64,
     /// Packet classes some detector looks at: only their packets carry a copy of the flow.
     wanted: [bool; 6],
+    /// The traffic statistics' packet counts, when the output stage keeps the flow table
+    /// (it then has the more work of the two).
+    traffic: Option<&'e mut PacketCounts>,
     batch: Batch,
 }
 
@@ -192,6 +195,9 @@ impl PacketStage<'_> {
         self.batch.bytes.extend_from_slice(raw.data);
         let packet = self.batch.packets.len() as u32;
         let pkt = decode(raw);
+        if let Some(counts) = self.traffic.as_deref_mut() {
+            counts.packet(&pkt);
+        }
         self.batch.packets.push(BatchPacket {
             view: DetachedView::detach(&pkt),
             start,
@@ -670,7 +676,9 @@ fn merge_event(e: u32, cursors: &mut [Cursor], into: &mut Vec<Alert>) {
 /// The output stage's share of the engine.
 struct OutputStage<'e> {
     out: &'e mut Output,
-    traffic: &'e mut TrafficStats,
+    /// The traffic statistics' packet counts, unless the packet stage keeps them.
+    traffic_packets: Option<&'e mut PacketCounts>,
+    traffic_flows: &'e mut FlowCounts,
     devices: &'e mut DeviceInventory,
     /// The stage's own packet count, written back when it ends. The engine's count, and
     /// its local networks (the stage reads `group.local` instead), share cache lines with
@@ -708,7 +716,9 @@ impl OutputStage<'_> {
                     let Some(pkt) = batch.packet(packet) else {
                         continue;
                     };
-                    self.traffic.packet(&pkt);
+                    if let Some(counts) = self.traffic_packets.as_deref_mut() {
+                        counts.packet(&pkt);
+                    }
                     let dns = DnsOnce::new(pkt.payload);
                     self.out.packet(&pkt, &dns);
                     if let Some(a) = pkt.anomaly {
@@ -742,7 +752,7 @@ impl OutputStage<'_> {
                     self.group.event(batch, e, None, None, Some(&*self.devices));
                     self.merge(e, &mut cursors);
                     if let Some(flow) = batch.flow(flow) {
-                        self.traffic.flow_ended(flow);
+                        self.traffic_flows.flow_ended(flow);
                         self.out.flow_ended(flow, &self.group.local)?;
                     }
                 }
@@ -785,7 +795,7 @@ impl OutputStage<'_> {
         for flow in &ended {
             self.group.flow_end(e, flow, now, Some(&*self.devices));
             self.merge(e, cursors);
-            self.traffic.flow_ended(flow);
+            self.traffic_flows.flow_ended(flow);
             result = self.out.flow_ended(flow, &self.group.local);
             if result.is_err() {
                 break;
@@ -966,10 +976,14 @@ impl Engine {
             share_out(detectors, &dispatch.every, threads - 1 - flow_threads).into_iter();
         let own = shares.next().unwrap_or_default();
         let mut flow_workers = Vec::new();
-        // With no detector threads the output stage keeps the table (see `OutputStage::flows`).
-        let mut output_flows = None;
+        let (traffic_packets, traffic_flows) = traffic.parts_mut();
+        let mut traffic_packets = Some(traffic_packets);
+        // With no detector threads the output stage keeps the table (see `OutputStage::flows`)
+        // and the packet stage the packet counts.
+        let (mut output_flows, mut stage_traffic) = (None, None);
         let stage_flows = if flow_threads == 0 && shares.len() == 0 {
             output_flows = Some(flows);
+            stage_traffic = traffic_packets.take();
             StageFlows::Output
         } else if flow_threads == 0 {
             StageFlows::Table(flows)
@@ -998,11 +1012,13 @@ impl Engine {
             last_ts: *last_ts,
             tick_micros: *tick_micros,
             wanted,
+            traffic: stage_traffic,
             batch: Batch::default(),
         };
         let mut output = OutputStage {
             out,
-            traffic,
+            traffic_packets,
+            traffic_flows,
             devices,
             packet_number: *packet_number,
             group: DetectorGroup::new(own, replica.clone(), local.clone()),
