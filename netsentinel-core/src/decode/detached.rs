@@ -6,7 +6,6 @@
 //! layout decoded once costs a copy.
 
 use super::PacketView;
-use crate::source::RawPacket;
 
 /// What [`decode`](super::decode) found in a packet, without the borrow of its bytes:
 /// [`attach`](Self::attach) to the same bytes gives the same view back.
@@ -47,17 +46,6 @@ impl DetachedView {
             },
             payload_start,
             payload_len,
-        }
-    }
-
-    /// The packet's bytes as the source gave them, with `data`, the bytes it was decoded
-    /// from.
-    pub(crate) fn raw<'a>(&self, data: &'a [u8]) -> RawPacket<'a> {
-        RawPacket {
-            ts: self.view.ts,
-            data,
-            orig_len: self.view.wire_len,
-            link: self.view.link,
         }
     }
 

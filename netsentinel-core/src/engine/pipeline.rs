@@ -41,7 +41,7 @@ use crate::decode::{DetachedView, Network, PacketView, decode};
 use crate::detect::{Context, Detector, Interest};
 use crate::device::DeviceInventory;
 use crate::error::Result;
-use crate::flow::{Flow, FlowLookahead, FlowTable};
+use crate::flow::{Flow, FlowLookahead, FlowTable, KeyPlace, KeyPlacer};
 use crate::neighbor::NeighborTable;
 use crate::source::{PacketSource, RawPacket, Recv, SourceError, SourceStats};
 use crate::time::Timestamp;
@@ -66,6 +66,8 @@ struct BatchPacket {
     view: DetachedView,
     start: usize,
     end: usize,
+    /// Where its flow lives, found here for the output stage's flow prefetch.
+    place: Option<KeyPlace>,
 }
 
 /// What happened, in the order the single-thread engine does it.
@@ -130,20 +132,10 @@ impl Batch {
         Some(p.view.attach(self.bytes.get(p.start..p.end)?))
     }
 
-    /// Asks the CPU to fetch packet `packet`'s decoded view and first bytes ahead of use.
-    fn prefetch(&self, packet: u32) {
-        if let Some(p) = self.packets.get(packet as usize) {
-            crate::flow::prefetch(p);
-            if let Some(first) = self.bytes.get(p.start) {
-                crate::flow::prefetch(first);
-            }
-        }
-    }
-
-    /// Packet `packet` as the source gave it.
-    fn raw(&self, packet: u32) -> Option<RawPacket<'_>> {
-        let p = self.packets.get(packet as usize)?;
-        Some(p.view.raw(self.bytes.get(p.start..p.end)?))
+    /// Where packet `packet`'s flow lives in the output stage's flow table (when it keeps
+    /// it, and the packet is a common one).
+    fn place(&self, packet: u32) -> Option<KeyPlace> {
+        self.packets.get(packet as usize)?.place
     }
 
     fn flow(&self, index: u32) -> Option<&Flow> {
@@ -185,6 +177,9 @@ struct PacketStage<'e> {
     /// The traffic statistics' packet counts, when the output stage keeps the flow table
     /// (it then has the more work of the two).
     traffic: Option<&'e mut PacketCounts>,
+    /// Finds where each packet's flow lives when the output stage keeps the flow table:
+    /// hashing the key here is work the output stage is spared.
+    placer: Option<KeyPlacer>,
     batch: Batch,
 }
 
@@ -202,6 +197,7 @@ impl PacketStage<'_> {
             view: DetachedView::detach(&pkt),
             start,
             end: self.batch.bytes.len(),
+            place: self.placer.as_ref().and_then(|p| p.place_of(raw)),
         });
         match self.next_tick {
             None => self.next_tick = Some(pkt.ts.add_micros(self.tick_micros)),
@@ -709,9 +705,7 @@ impl OutputStage<'_> {
                 Event::Packet { packet, .. } => {
                     self.packet_number += 1;
                     if let Some(table) = self.flows.as_deref() {
-                        batch.prefetch(packet + 4);
-                        let two_ahead = batch.raw(packet + 2);
-                        self.lookahead.before(table, two_ahead.as_ref());
+                        self.lookahead.before(table, batch.place(packet + 2));
                     }
                     let Some(pkt) = batch.packet(packet) else {
                         continue;
@@ -980,8 +974,9 @@ impl Engine {
         let mut traffic_packets = Some(traffic_packets);
         // With no detector threads the output stage keeps the table (see `OutputStage::flows`)
         // and the packet stage the packet counts.
-        let (mut output_flows, mut stage_traffic) = (None, None);
+        let (mut output_flows, mut stage_traffic, mut placer) = (None, None, None);
         let stage_flows = if flow_threads == 0 && shares.len() == 0 {
+            placer = Some(flows.placer());
             output_flows = Some(flows);
             stage_traffic = traffic_packets.take();
             StageFlows::Output
@@ -1013,6 +1008,7 @@ impl Engine {
             tick_micros: *tick_micros,
             wanted,
             traffic: stage_traffic,
+            placer,
             batch: Batch::default(),
         };
         let mut output = OutputStage {

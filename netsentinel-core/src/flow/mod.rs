@@ -28,9 +28,9 @@ use serde::{Deserialize, Serialize};
 
 pub use community_id::community_id;
 pub(crate) use prefetch::FlowLookahead;
-pub(crate) use prefetch::prefetch;
+use prefetch::prefetch;
 pub(crate) use shard::FlowShard;
-pub(crate) use table::{FinishOrder, LiveCount, ShardRouter};
+pub(crate) use table::{FinishOrder, KeyPlace, KeyPlacer, LiveCount, ShardRouter};
 pub use table::{FlowHandle, FlowTable, FlowTableStats};
 
 use crate::decode::{PacketView, TcpFlags, Transport};

@@ -7,14 +7,14 @@
 //! round before). The CPU's prefetch instruction does not wait, so the reads overlap with
 //! the work on the packets in between. The results are unchanged whatever is fetched.
 
-use super::table::KeyPlace;
+use super::table::{KeyPlace, KeyPlacer};
 use super::{FlowTable, KeyBits};
 use crate::source::{LinkType, PacketSource, RawPacket};
 
 /// Asks the CPU to fetch the cache line holding `value`, without waiting for it: a hint
 /// with no effect on results. A no-op on targets other than x86-64.
 #[inline]
-pub(crate) fn prefetch<T>(value: &T) {
+pub(super) fn prefetch<T>(value: &T) {
     #[cfg(target_arch = "x86_64")]
     safe_arch::prefetch_t0(value);
     #[cfg(not(target_arch = "x86_64"))]
@@ -33,13 +33,16 @@ impl FlowLookahead {
     /// Call before each [`PacketSource::next_packet`]: fetches the index bucket of the
     /// packet two after the next one, and the flow of the packet after the next one.
     pub(crate) fn before_next<S: PacketSource + ?Sized>(&mut self, flows: &FlowTable, source: &S) {
-        self.before(flows, source.peek(2).as_ref());
+        let two_ahead = source
+            .peek(2)
+            .and_then(|p| common_key(&p))
+            .map(|key| flows.place(&key));
+        self.before(flows, two_ahead);
     }
 
     /// As [`before_next`](Self::before_next), for packets held elsewhere: call before each
-    /// packet with the one two after it.
-    pub(crate) fn before(&mut self, flows: &FlowTable, two_ahead: Option<&RawPacket<'_>>) {
-        let two_ahead = two_ahead.and_then(common_key).map(|key| flows.place(&key));
+    /// packet with the [`place_of`](KeyPlacer::place_of) the one two after it.
+    pub(crate) fn before(&mut self, flows: &FlowTable, two_ahead: Option<KeyPlace>) {
         if let Some(place) = two_ahead {
             flows.prefetch_bucket(place);
         }
@@ -47,6 +50,14 @@ impl FlowLookahead {
             flows.prefetch_flow(place);
         }
         self.one_ahead = two_ahead;
+    }
+}
+
+impl KeyPlacer {
+    /// Where the flow of a common packet lives, read straight from its bytes (`None` for
+    /// other packets; see [`common_key`]).
+    pub(crate) fn place_of(&self, raw: &RawPacket<'_>) -> Option<KeyPlace> {
+        common_key(raw).map(|key| self.place(&key))
     }
 }
 
@@ -117,6 +128,44 @@ mod tests {
     use crate::decode::decode;
     use crate::flow::FlowKey;
     use crate::source::{FileSource, Recv};
+
+    /// A placer finds the places its table finds, on another thread.
+    #[test]
+    fn a_placer_finds_what_its_table_finds() {
+        use crate::flow::FlowConfig;
+        use crate::testutil::udp_frame;
+        let table = FlowTable::new(FlowConfig::default());
+        let placer = table.placer();
+        let placed = std::thread::scope(|s| {
+            s.spawn(|| {
+                (0u16..64)
+                    .map(|port| {
+                        let a = std::net::Ipv4Addr::new(10, 0, 0, 1);
+                        let b = std::net::Ipv4Addr::new(10, 0, 1, port as u8);
+                        let frame = udp_frame(a, b, 1000 + port, 53, b"q");
+                        let raw = RawPacket {
+                            ts: crate::time::Timestamp::from_micros(1),
+                            data: &frame,
+                            orig_len: frame.len() as u32,
+                            link: LinkType::Ethernet,
+                        };
+                        let key = common_key(&raw).map(|k| table.place(&k));
+                        (placer.place_of(&raw), key)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .join()
+            .expect("placer thread")
+        });
+        assert!(
+            placed.windows(2).any(|w| w[0].0 != w[1].0),
+            "64 flows in one place"
+        );
+        for (by_placer, by_table) in placed {
+            assert!(by_placer.is_some());
+            assert_eq!(by_placer, by_table);
+        }
+    }
 
     /// On every well-formed packet of the bundled captures that it reads, the quick key is
     /// the decoder's.

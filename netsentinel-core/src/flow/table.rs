@@ -140,10 +140,32 @@ impl ShardRouter {
 }
 
 /// Where a flow key lives: its shard and its hash in the shard's index.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct KeyPlace {
     shard: usize,
     hash: u64,
+}
+
+/// Finds where a flow key lives in one table, apart from the table ([`FlowTable::placer`]).
+#[derive(Clone, Debug)]
+pub(crate) struct KeyPlacer {
+    hasher: foldhash::fast::RandomState,
+    shards: usize,
+}
+
+impl KeyPlacer {
+    /// As [`FlowTable::place`].
+    pub(crate) fn place(&self, key: &KeyBits) -> KeyPlace {
+        place(&self.hasher, self.shards, key)
+    }
+}
+
+/// A key's place in a table of `shards` shards whose indexes hash with `hasher`.
+fn place(hasher: &foldhash::fast::RandomState, shards: usize, key: &KeyBits) -> KeyPlace {
+    KeyPlace {
+        shard: shard_of(key, shards),
+        hash: hasher.hash_one(key),
+    }
 }
 
 /// The shard among `shards` of a flow key.
@@ -246,9 +268,14 @@ impl FlowTable {
 
     /// Where [`update`](Self::update) looks for a flow key, from the key's integers.
     pub(crate) fn place(&self, key: &KeyBits) -> KeyPlace {
-        KeyPlace {
-            shard: shard_of(key, self.shards.len()),
-            hash: self.hasher.hash_one(key),
+        place(&self.hasher, self.shards.len(), key)
+    }
+
+    /// What finds [`place`](Self::place)s for this table on another thread.
+    pub(crate) fn placer(&self) -> KeyPlacer {
+        KeyPlacer {
+            hasher: self.hasher.clone(),
+            shards: self.shards.len(),
         }
     }
 
