@@ -6,8 +6,9 @@
 //!   and writes batches of events: a packet (its bytes and what the decoder found in them,
 //!   so no other stage decodes it again) with a copy of its flow as it stood after that
 //!   packet, a tick, a flow that ended, a point where the single-thread engine hands its
-//!   alerts on; on two threads the output stage keeps the flow table instead (it then
-//!   runs every detector, and the two threads' work is closer to even that way);
+//!   alerts on; on two threads the output stage keeps the flow table instead and the
+//!   packet stage the traffic statistics' packet counts (the output stage then runs every
+//!   detector: the two threads' work is closer to even that way);
 //! - the **output stage** (the calling thread) keeps the traffic statistics and the device
 //!   inventory, runs its share of the detectors (among them those that read the
 //!   inventory), merges the alerts of every share back into registration order per event,
@@ -684,10 +685,11 @@ struct OutputStage<'e> {
     packet_number: u64,
     group: DetectorGroup<'e>,
     pending: Vec<Alert>,
-    /// The flow table, kept here when this stage runs every detector (two threads): the
-    /// packet stage then only reads and decodes. On one table both stages would do more
-    /// than half of the work of one thread; split so, each does about half, and no copy of
-    /// each packet's flow crosses between the cores.
+    /// The flow table, kept here when there are no detector threads (a run on two
+    /// threads): the packet stage then reads, decodes and counts packets, which leaves the
+    /// two threads' work closer to even than with the table there, and no copy of each
+    /// packet's flow crosses between the cores (docs/BENCHMARKS.md, "2026-11-28 (second
+    /// stop)").
     flows: Option<&'e mut FlowTable>,
     /// Flows the table ended, handed on at the next drain.
     ended: Vec<Flow>,
@@ -702,7 +704,7 @@ impl OutputStage<'_> {
         for (e, &event) in batch.events.iter().enumerate() {
             let e = e as u32;
             match event {
-                Event::Packet { packet, .. } => {
+                Event::Packet { packet, class, .. } => {
                     self.packet_number += 1;
                     if let Some(table) = self.flows.as_deref() {
                         self.lookahead.before(table, batch.place(packet + 2));
@@ -719,9 +721,7 @@ impl OutputStage<'_> {
                         self.out.anomaly_event(&pkt, a, self.packet_number)?;
                     }
                     self.devices.observe(&pkt, &self.group.local);
-                    if let (Some(table), Event::Packet { class, .. }) =
-                        (self.flows.as_deref_mut(), event)
-                    {
+                    if let Some(table) = self.flows.as_deref_mut() {
                         let handle = table.update(&pkt);
                         if self.group.needs_packet(event) {
                             let flow = handle.map(|h| (table.get(h), h.from_initiator));
