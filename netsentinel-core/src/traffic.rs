@@ -330,7 +330,7 @@ pub(crate) struct PacketCounts {
 }
 
 /// What [`TrafficStats::flow_ended`] counts (see [`PacketCounts`]).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 #[repr(align(128))]
 pub(crate) struct FlowCounts {
     max_hosts: usize,
@@ -513,41 +513,73 @@ impl PacketCounts {
 impl FlowCounts {
     /// Counts an ended flow into host, port and application figures.
     pub(crate) fn flow_ended(&mut self, flow: &Flow) {
-        add_flow(
-            &mut self.hosts,
-            &mut self.hosts_untracked,
-            &mut self.ports,
-            &mut self.apps,
-            self.max_hosts,
-            flow,
-        );
-    }
-}
-
-impl TrafficStats {
-    /// A report of everything so far, counting `live_flows` as if they had ended now.
-    pub fn report<'f>(&self, live_flows: impl Iterator<Item = &'f Flow>) -> TrafficReport {
         let FlowCounts {
             max_hosts,
             hosts,
             hosts_untracked,
             ports,
             apps,
-        } = &self.per_flow;
-        let mut hosts = hosts.clone();
-        let mut untracked = *hosts_untracked;
-        let mut ports = ports.clone();
-        let mut apps = apps.clone();
-        for f in live_flows {
-            add_flow(
-                &mut hosts,
-                &mut untracked,
-                &mut ports,
-                &mut apps,
-                *max_hosts,
-                f,
-            );
+        } = self;
+        let sides = [
+            (flow.src_ip(), &flow.to_server, &flow.to_client),
+            (flow.dst_ip(), &flow.to_client, &flow.to_server),
+        ];
+        for (ip, sent, received) in sides {
+            let len = hosts.len();
+            let entry = match hosts.get_mut(&ip) {
+                Some(e) => e,
+                None if len < *max_hosts => hosts.entry(ip).or_insert(HostTraffic {
+                    ip,
+                    packets_sent: 0,
+                    bytes_sent: 0,
+                    packets_received: 0,
+                    bytes_received: 0,
+                    flows: 0,
+                }),
+                None => {
+                    *hosts_untracked += 1;
+                    continue;
+                }
+            };
+            entry.packets_sent += sent.packets;
+            entry.bytes_sent += sent.bytes;
+            entry.packets_received += received.packets;
+            entry.bytes_received += received.bytes;
+            entry.flows += 1;
         }
+        let proto = flow.key.protocol;
+        if proto == 6 || proto == 17 {
+            let c = ports.entry((proto, flow.dst_port)).or_default();
+            c.flows += 1;
+            c.packets += flow.packets();
+            c.bytes += flow.bytes();
+        }
+        let app = app_for_flow(flow).unwrap_or(match proto {
+            6 => "tcp-other",
+            17 => "udp-other",
+            1 | 58 => "icmp",
+            _ => "ip-other",
+        });
+        apps.entry(app)
+            .or_default()
+            .add_counts(flow.packets(), flow.bytes());
+    }
+}
+
+impl TrafficStats {
+    /// A report of everything so far, counting `live_flows` as if they had ended now.
+    pub fn report<'f>(&self, live_flows: impl Iterator<Item = &'f Flow>) -> TrafficReport {
+        let mut flows = self.per_flow.clone();
+        for f in live_flows {
+            flows.flow_ended(f);
+        }
+        let FlowCounts {
+            hosts,
+            hosts_untracked: untracked,
+            ports,
+            apps,
+            ..
+        } = flows;
         let top_n = self.config.top_n;
         let top_talkers = first_sorted(hosts.into_values().collect(), top_n, |a, b| {
             b.bytes().cmp(&a.bytes()).then(a.ip.cmp(&b.ip))
@@ -621,59 +653,6 @@ pub(crate) fn first_sorted<T>(
     }
     items.sort_by(order);
     items
-}
-
-fn add_flow(
-    hosts: &mut FastMap<IpAddr, HostTraffic>,
-    untracked: &mut u64,
-    ports: &mut FastMap<(u8, u16), PortCounter>,
-    apps: &mut FastMap<&'static str, Counter>,
-    max_hosts: usize,
-    flow: &Flow,
-) {
-    let sides = [
-        (flow.src_ip(), &flow.to_server, &flow.to_client),
-        (flow.dst_ip(), &flow.to_client, &flow.to_server),
-    ];
-    for (ip, sent, received) in sides {
-        let len = hosts.len();
-        let entry = match hosts.get_mut(&ip) {
-            Some(e) => e,
-            None if len < max_hosts => hosts.entry(ip).or_insert(HostTraffic {
-                ip,
-                packets_sent: 0,
-                bytes_sent: 0,
-                packets_received: 0,
-                bytes_received: 0,
-                flows: 0,
-            }),
-            None => {
-                *untracked += 1;
-                continue;
-            }
-        };
-        entry.packets_sent += sent.packets;
-        entry.bytes_sent += sent.bytes;
-        entry.packets_received += received.packets;
-        entry.bytes_received += received.bytes;
-        entry.flows += 1;
-    }
-    let proto = flow.key.protocol;
-    if proto == 6 || proto == 17 {
-        let c = ports.entry((proto, flow.dst_port)).or_default();
-        c.flows += 1;
-        c.packets += flow.packets();
-        c.bytes += flow.bytes();
-    }
-    let app = app_for_flow(flow).unwrap_or(match proto {
-        6 => "tcp-other",
-        17 => "udp-other",
-        1 | 58 => "icmp",
-        _ => "ip-other",
-    });
-    apps.entry(app)
-        .or_default()
-        .add_counts(flow.packets(), flow.bytes());
 }
 
 #[cfg(test)]

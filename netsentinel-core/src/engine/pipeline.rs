@@ -742,12 +742,9 @@ impl OutputStage<'_> {
                     self.group.event(batch, e, None, None, Some(&*self.devices));
                     self.merge(e, &mut cursors);
                 }
-                Event::FlowEnd { flow, .. } => {
-                    self.group.event(batch, e, None, None, Some(&*self.devices));
-                    self.merge(e, &mut cursors);
+                Event::FlowEnd { flow, now } => {
                     if let Some(flow) = batch.flow(flow) {
-                        self.traffic_flows.flow_ended(flow);
-                        self.out.flow_ended(flow, &self.group.local)?;
+                        self.flow_ended(e, flow, now, &mut cursors)?;
                     }
                 }
                 Event::Finish(_) => {
@@ -787,10 +784,7 @@ impl OutputStage<'_> {
         let ended = std::mem::take(&mut self.ended);
         let mut result = Ok(());
         for flow in &ended {
-            self.group.flow_end(e, flow, now, Some(&*self.devices));
-            self.merge(e, cursors);
-            self.traffic_flows.flow_ended(flow);
-            result = self.out.flow_ended(flow, &self.group.local);
+            result = self.flow_ended(e, flow, now, cursors);
             if result.is_err() {
                 break;
             }
@@ -798,6 +792,21 @@ impl OutputStage<'_> {
         self.ended = ended;
         self.ended.clear();
         result
+    }
+
+    /// `flow`, ended, handed on at `now` (event `e`): the detectors' calls, then the
+    /// statistics and the sinks.
+    fn flow_ended(
+        &mut self,
+        e: u32,
+        flow: &Flow,
+        now: Timestamp,
+        cursors: &mut Vec<Cursor>,
+    ) -> Result<()> {
+        self.group.flow_end(e, flow, now, Some(&*self.devices));
+        self.merge(e, cursors);
+        self.traffic_flows.flow_ended(flow);
+        self.out.flow_ended(flow, &self.group.local)
     }
 
     /// The alerts raised since the last drain, through the gateway to the sinks at `now`.
