@@ -234,7 +234,7 @@ impl Detector for ArpSpoofDetector {
             }
         }
         // A flood of made-up sender MACs must not grow the table without bound.
-        if !self.macs.contains_key(&mac) && self.macs.len() >= self.cfg.max_bindings {
+        if self.macs.len() >= self.cfg.max_bindings && !self.macs.contains_key(&mac) {
             self.turned_away[2] += 1;
             return;
         }

@@ -142,7 +142,7 @@ impl Detector for BeaconingDetector {
             return;
         }
         let key = Self::key(flow);
-        if !self.series.contains_key(&key) && self.series.len() >= self.cfg.max_keys {
+        if self.series.len() >= self.cfg.max_keys && !self.series.contains_key(&key) {
             self.turned_away[0] += 1;
             return;
         }

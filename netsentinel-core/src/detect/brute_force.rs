@@ -229,7 +229,7 @@ impl Detector for BruteForceDetector {
             return;
         }
         let key = (flow.src_ip(), flow.dst_ip(), port);
-        if !self.keys.contains_key(&key) && self.keys.len() >= self.cfg.max_keys {
+        if self.keys.len() >= self.cfg.max_keys && !self.keys.contains_key(&key) {
             self.turned_away[0] += 1;
             return;
         }

@@ -148,7 +148,7 @@ impl Detector for DataExfilDetector {
             }
             cur.1 += bytes;
         }
-        if !self.pairs.contains_key(&(host, remote)) && self.pairs.len() >= self.cfg.max_pairs {
+        if self.pairs.len() >= self.cfg.max_pairs && !self.pairs.contains_key(&(host, remote)) {
             self.turned_away[0] += 1;
             return;
         }

@@ -91,7 +91,7 @@ impl<K: Hash + Eq + Copy + Ord, V: Hash + Eq + Copy + Ord> DistinctTracker<K, V>
         value: V,
         kind: &'static str,
     ) -> Option<&mut Activity<V>> {
-        if !self.keys.contains_key(&key) && self.keys.len() >= self.max_keys {
+        if self.keys.len() >= self.max_keys && !self.keys.contains_key(&key) {
             self.untracked += 1;
             return None;
         }
@@ -105,12 +105,11 @@ impl<K: Hash + Eq + Copy + Ord, V: Hash + Eq + Copy + Ord> DistinctTracker<K, V>
             alerted_at: None,
         });
         a.last = now;
-        if !a.values.contains(&value) {
-            if a.values.len() < MAX_VALUES {
-                a.values.insert(value);
-            } else {
-                a.overflow += 1;
-            }
+        // Below the cap one insert does it (nothing when the value is there already).
+        if a.values.len() < MAX_VALUES {
+            a.values.insert(value);
+        } else if !a.values.contains(&value) {
+            a.overflow += 1;
         }
         match a.kinds.iter_mut().find(|(k, _)| *k == kind) {
             Some((_, n)) => *n += 1,

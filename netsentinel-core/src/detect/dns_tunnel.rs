@@ -191,7 +191,7 @@ impl Detector for DnsTunnelDetector {
         };
         let (sub, base) = (&name[..base_dot], &name[base_dot + 1..]);
         let key = (ip.src, base.to_string());
-        if !self.keys.contains_key(&key) && self.keys.len() >= self.cfg.max_keys {
+        if self.keys.len() >= self.cfg.max_keys && !self.keys.contains_key(&key) {
             self.turned_away[0] += 1;
             return;
         }
