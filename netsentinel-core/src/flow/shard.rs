@@ -583,15 +583,12 @@ mod tests {
             generation: 0,
             live: true,
         };
-        let start = std::ptr::from_ref(&slot) as usize;
-        let at = |field: usize| field - start;
+        fn address<T>(value: &T) -> usize {
+            std::ptr::from_ref(value) as usize
+        }
         let (f1, f2, f3, f4) = slot.spread_fields();
-        let fetched = [
-            at(std::ptr::from_ref(f1) as usize),
-            at(std::ptr::from_ref(f2) as usize),
-            at(std::ptr::from_ref(f3) as usize),
-            at(std::ptr::from_ref(f4) as usize),
-        ];
+        let fetched = [address(f1), address(f2), address(f3), address(f4)]
+            .map(|field| field - address(&slot));
         for into_line in (0..64).step_by(align_of::<Slot>()) {
             let spanned: BTreeSet<usize> = (into_line..into_line + size_of::<Slot>())
                 .map(|byte| byte / 64)
