@@ -23,16 +23,18 @@
 //! whitelisted alerts still reach the [incident correlator](crate::incident).
 
 mod context;
+mod recent;
 mod verify;
 pub mod whitelist;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 pub use context::{AlertContext, AlertProcess, EndpointContext, Side};
+use recent::{Recent, RecentAlerts};
 pub use verify::{Factor, Verdict};
 use whitelist::KnownEntries;
 pub use whitelist::{BaselineConfig, Whitelist, WhitelistFileError, WhitelistPolicy};
@@ -229,13 +231,6 @@ struct DedupEntry {
     closed: bool,
 }
 
-struct Recent {
-    ts: Timestamp,
-    detector: String,
-    src: Option<IpAddr>,
-    dst: Option<IpAddr>,
-}
-
 /// Most recent alerts kept for corroboration, and addresses remembered from threat
 /// intelligence: bounds on what an alert storm can make the gateway hold.
 const RECENT_MAX: usize = 4096;
@@ -265,7 +260,7 @@ pub struct AlertGateway {
     /// What learning found in `whitelist` so far (it only grows during a run).
     known: KnownEntries,
     dedup: HashMap<DedupKey, DedupEntry>,
-    recent: VecDeque<Recent>,
+    recent: RecentAlerts,
     intel: HashMap<IpAddr, String>,
     stats: GatewayStats,
 }
@@ -300,7 +295,7 @@ impl AlertGateway {
             whitelist: whitelist.unwrap_or_default(),
             known: KnownEntries::default(),
             dedup: HashMap::new(),
-            recent: VecDeque::new(),
+            recent: RecentAlerts::new(RECENT_MAX),
             intel: HashMap::new(),
             stats: GatewayStats::default(),
         }
@@ -497,10 +492,7 @@ impl AlertGateway {
     }
 
     fn record_recent(&mut self, alert: &Alert) {
-        if self.recent.len() >= RECENT_MAX {
-            self.recent.pop_front();
-        }
-        self.recent.push_back(Recent {
+        self.recent.push(Recent {
             ts: alert.timestamp,
             detector: alert.detector.clone(),
             src: alert.src_ip,
@@ -538,22 +530,16 @@ impl AlertGateway {
         let window = i64::try_from(self.config.corroboration_window_secs)
             .unwrap_or(i64::MAX)
             .saturating_mul(1_000_000);
-        while self
-            .recent
-            .front()
-            .is_some_and(|r| now.micros_since(r.ts) > window)
-        {
-            self.recent.pop_front();
-        }
-        let same_pair = |r: &Recent| {
-            (r.src == alert.src_ip && r.dst == alert.dst_ip)
-                || (r.src == alert.dst_ip && r.dst == alert.src_ip)
-        };
+        self.recent.forget_older(now, window);
+        // Other detectors' alerts from this alert's source, or between its two hosts
+        // either way (the names are sorted and deduplicated: one found twice counts once).
+        let (src, dst) = (alert.src_ip, alert.dst_ip);
         let mut others: Vec<&str> = self
             .recent
-            .iter()
+            .from(src)
+            .filter(|r| src.is_some() || r.dst == dst)
+            .chain(self.recent.from(dst).filter(|r| r.dst == src))
             .filter(|r| r.detector != alert.detector)
-            .filter(|r| (alert.src_ip.is_some() && r.src == alert.src_ip) || same_pair(r))
             .map(|r| r.detector.as_str())
             .collect();
         others.sort_unstable();
