@@ -272,7 +272,9 @@ impl FloodTracker {
             a.last_seen = now;
             if a.sources.len() < max_sources {
                 a.sources.insert(source);
-            } else if !a.sources.contains(&source) {
+            } else if !a.sources_overflow && !a.sources.contains(&source) {
+                // Once over, always over: a random-source flood would otherwise look up
+                // every packet's source in the full set (a cache miss each).
                 a.sources_overflow = true;
             }
             return FloodEvent::None;

@@ -257,7 +257,8 @@ pub struct AlertGateway {
     rules: Vec<Rule>,
     baseline: BaselineConfig,
     whitelist: Whitelist,
-    /// What learning found in `whitelist` so far (it only grows during a run).
+    /// `whitelist`'s addresses and services again, for lookups by hash (it only grows
+    /// during a run, and only through learning).
     known: KnownEntries,
     dedup: HashMap<DedupKey, DedupEntry>,
     recent: RecentAlerts,
@@ -292,8 +293,8 @@ impl AlertGateway {
             config,
             rules,
             baseline,
+            known: whitelist.as_ref().map(KnownEntries::of).unwrap_or_default(),
             whitelist: whitelist.unwrap_or_default(),
-            known: KnownEntries::default(),
             dedup: HashMap::new(),
             recent: RecentAlerts::new(RECENT_MAX),
             intel: HashMap::new(),
