@@ -16,6 +16,7 @@
 //! packet time by default) and only looks at the tops of one heap per timeout class.
 
 mod community_id;
+mod expiry;
 mod index;
 mod prefetch;
 mod shard;

@@ -1,25 +1,25 @@
-//! One shard of the flow table: a slab of flows, a hash index, and one expiry heap per
+//! One shard of the flow table: a slab of flows, a hash index, and one expiry queue per
 //! timeout class. The [`FlowTable`](super::FlowTable) splits flows over shards by key hash;
 //! a shard sees only its own flows, so shards can be kept by different threads.
 //!
 //! A packet only touches its own flow (hash lookup, then the slot): no list is relinked per
 //! packet, because relinking touches two neighbouring flows that are cold in cache and that
-//! cost dominated the whole pipeline. Instead each class keeps a min-heap of
-//! (time, slot) entries whose time is at most the flow's `last_seen`; expiry pops entries
-//! that look old, ends the flow if it really is idle, and otherwise pushes it back with
-//! its current `last_seen`. Expiry is therefore exact at tick granularity, and a busy flow
-//! costs one heap operation per timeout period, not one per packet.
+//! cost dominated the whole pipeline. Instead each class keeps an expiry queue
+//! ([`ExpiryQueue`], oldest first) of (time, slot) entries whose time is at most the
+//! flow's `last_seen`; expiry takes entries that look old, ends the flow if it really is
+//! idle, and otherwise pushes it back with its current `last_seen`. Expiry is therefore
+//! exact at tick granularity, and a busy flow costs one queue operation per timeout
+//! period, not one per packet.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::hash::BuildHasher;
 
+use super::expiry::{ExpiryEntry, ExpiryQueue};
 use super::index::{FlowIndex, fingerprint};
 use super::{DirectionStats, Flow, FlowConfig, FlowEndReason, FlowId, FlowKey, TcpState};
 use crate::decode::{Fragment, PacketView, TcpFlags, Transport};
 use crate::time::Timestamp;
 
-/// Timeout classes; each has its own expiry heap so expiry only ever looks at heap tops.
+/// Timeout classes; each has its own expiry queue so expiry only ever looks at its oldest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 enum Class {
@@ -55,7 +55,7 @@ impl Class {
 struct Slot {
     flow: Flow,
     class: Class,
-    /// Bumped whenever the slot is freed, so heap entries of a dead flow are recognised.
+    /// Bumped whenever the slot is freed, so expiry entries of a dead flow are recognised.
     generation: u32,
     live: bool,
 }
@@ -77,9 +77,6 @@ impl Slot {
         )
     }
 }
-
-/// A heap entry: `(since, slot, generation)`, `since <= flow.last_seen`.
-type Entry = Reverse<(Timestamp, u32, u32)>;
 
 /// What [`FlowShard::update`] did with a packet.
 #[derive(Clone, Copy, Debug)]
@@ -122,7 +119,7 @@ pub(crate) struct FlowShard {
     hasher: foldhash::fast::RandomState,
     slots: Vec<Slot>,
     free: Vec<u32>,
-    heaps: [BinaryHeap<Entry>; CLASSES],
+    expiry: [ExpiryQueue; CLASSES],
     timeouts: [i64; CLASSES],
     max_flows: usize,
     /// Live flows still to end at the end of capture, as (id, slot), newest first.
@@ -157,7 +154,7 @@ impl FlowShard {
             // transient double footprint) of growing a large table.
             slots: Vec::with_capacity(max_flows.min(u32::MAX as usize)),
             free: Vec::new(),
-            heaps: Default::default(),
+            expiry: Default::default(),
             timeouts,
             max_flows,
             finishing: Vec::new(),
@@ -308,8 +305,7 @@ impl FlowShard {
         let class = Class::of(flow);
         if class != s.class {
             s.class = class;
-            let entry = Reverse((pkt.ts, slot, s.generation));
-            self.heaps[class as usize].push(entry);
+            self.expiry[class as usize].push((pkt.ts, slot, s.generation));
         }
         ShardUpdate {
             slot,
@@ -325,11 +321,11 @@ impl FlowShard {
         let mut count = 0;
         for c in 0..CLASSES {
             let timeout = self.timeouts[c];
-            while let Some(&Reverse((since, slot, generation))) = self.heaps[c].peek() {
+            while let Some((since, slot, generation)) = self.expiry[c].peek() {
                 if now.micros_since(since) <= timeout {
                     break;
                 }
-                self.heaps[c].pop();
+                self.expiry[c].pop();
                 let s = &self.slots[slot as usize];
                 if !s.live || s.generation != generation || s.class as usize != c {
                     continue; // stale: the flow ended or moved to another class
@@ -340,7 +336,7 @@ impl FlowShard {
                     count += 1;
                     self.end(slot, FlowEndReason::Timeout, ended);
                 } else {
-                    self.heaps[c].push(Reverse((last, slot, generation)));
+                    self.expiry[c].push((last, slot, generation));
                 }
             }
         }
@@ -403,8 +399,8 @@ impl FlowShard {
     pub(super) fn bytes_per_flow() -> usize {
         // An 8-byte bucket at up to half load.
         let index = 2 * size_of::<u64>();
-        // At least one heap entry per flow.
-        size_of::<Slot>() + index + size_of::<Entry>()
+        // At least one expiry entry per flow.
+        size_of::<Slot>() + index + size_of::<ExpiryEntry>()
     }
 
     fn create(
@@ -468,7 +464,7 @@ impl FlowShard {
             }
         };
         let generation = self.slots[index as usize].generation;
-        self.heaps[class as usize].push(Reverse((pkt.ts, index, generation)));
+        self.expiry[class as usize].push((pkt.ts, index, generation));
         self.index.insert(fp, index);
         self.stats.created += 1;
         self.stats.active += 1;
@@ -494,24 +490,24 @@ impl FlowShard {
         false
     }
 
-    /// The live flow with the oldest `last_seen` among `classes`, cleaning stale heap
+    /// The live flow with the oldest `last_seen` among `classes`, cleaning stale expiry
     /// entries and refreshing outdated ones on the way.
     fn least_recent(&mut self, classes: &[Class]) -> Option<u32> {
         loop {
-            // The class whose heap top is oldest.
-            let (c, Reverse((since, slot, generation))) = classes
+            // The class whose oldest entry is oldest.
+            let (c, (since, slot, generation)) = classes
                 .iter()
-                .filter_map(|&c| self.heaps[c as usize].peek().map(|e| (c as usize, *e)))
-                .min_by_key(|(_, Reverse((since, _, _)))| *since)?;
+                .filter_map(|&c| self.expiry[c as usize].peek().map(|e| (c as usize, e)))
+                .min_by_key(|(_, (since, _, _))| *since)?;
             let s = &self.slots[slot as usize];
             if !s.live || s.generation != generation || s.class as usize != c {
-                self.heaps[c].pop();
+                self.expiry[c].pop();
                 continue;
             }
             let last = s.flow.last_seen;
             if last > since {
-                self.heaps[c].pop();
-                self.heaps[c].push(Reverse((last, slot, generation)));
+                self.expiry[c].pop();
+                self.expiry[c].push((last, slot, generation));
                 continue;
             }
             return Some(slot);
