@@ -257,8 +257,8 @@ pub struct AlertGateway {
     rules: Vec<Rule>,
     baseline: BaselineConfig,
     whitelist: Whitelist,
-    /// `whitelist`'s addresses and services again, for lookups by hash (it only grows
-    /// during a run, and only through learning).
+    /// `whitelist`'s domains, addresses and services again, for lookups by hash (it only
+    /// grows during a run, and only through learning).
     known: KnownEntries,
     dedup: HashMap<DedupKey, DedupEntry>,
     recent: RecentAlerts,
@@ -345,7 +345,8 @@ impl AlertGateway {
 
     /// Records a DNS name looked up while learning.
     pub(crate) fn learn_domain(&mut self, name: &str) {
-        self.whitelist.learn_domain(name, self.baseline.max_entries);
+        let max = self.baseline.max_entries;
+        self.whitelist.learn_domain(name, max, &mut self.known);
     }
 
     /// Records an ended flow while learning.

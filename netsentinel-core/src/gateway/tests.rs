@@ -385,3 +385,32 @@ fn learning_keeps_each_flow_entry_once_and_counts_each_one_turned_away() {
     assert_eq!((w.external_addresses.len(), w.services.len()), (2, 1));
     assert_eq!(w.not_kept, 2);
 }
+
+#[test]
+fn learning_keeps_each_domain_once_and_counts_each_one_turned_away() {
+    // A whitelist resumed from a file that is full already: two domains, room for two.
+    let mut resumed = Whitelist::new();
+    resumed.domains.insert("example.org".into());
+    resumed.domains.insert("example.com".into());
+    let baseline = BaselineConfig {
+        max_entries: 2,
+        ..BaselineConfig::default()
+    };
+    let mut g = AlertGateway::new(GatewayConfig::default(), baseline, Some(resumed));
+    assert!(g.advance(at(0)));
+    for name in ["example.org", "Example.ORG.", "example.com"] {
+        g.learn_domain(name);
+    }
+    assert_eq!(
+        g.whitelist().not_kept,
+        0,
+        "what is there already is not turned away"
+    );
+    // A new name is turned away and counted each time.
+    for name in ["new.example.net", "new.example.net", "example.com"] {
+        g.learn_domain(name);
+    }
+    let w = g.whitelist();
+    assert_eq!(w.domains.len(), 2);
+    assert_eq!(w.not_kept, 2);
+}
