@@ -238,6 +238,22 @@ pub fn records(msg: &[u8]) -> Option<(bool, Vec<Record<'_>>)> {
     Some((is_response, out))
 }
 
+/// Where the last `.` of `name` is. Per DNS name on the packet path: `str::rfind('.')`
+/// compares each match with a call to `memcmp`, a tenth of the time of a DNS tunnel.
+pub(crate) fn last_dot(name: &str) -> Option<usize> {
+    name.as_bytes().iter().rposition(|&b| b == b'.')
+}
+
+/// `name` without its trailing dots (see [`last_dot`] for why not `trim_end_matches`).
+pub(crate) fn without_trailing_dots(name: &str) -> &str {
+    let end = name
+        .as_bytes()
+        .iter()
+        .rposition(|&b| b != b'.')
+        .map_or(0, |i| i + 1);
+    &name[..end]
+}
+
 /// Reads a possibly compressed name at `start`; returns it and the offset just after it
 /// (after the first pointer, if any).
 fn read_name(msg: &[u8], start: usize) -> Option<(String, usize)> {
@@ -292,6 +308,21 @@ mod tests {
 
     fn query(name: u8) -> Vec<u8> {
         vec![0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, name, 0, 0, 1, 0, 1]
+    }
+
+    /// The byte-wise name helpers agree with `str`'s own, non-ASCII names included.
+    #[test]
+    fn dots_are_found_as_str_finds_them() {
+        for name in [
+            "", ".", "..", "a", "a.b", "a.b.", "a.b..", "é.ü", "é.", ".é", "x.é..",
+        ] {
+            assert_eq!(last_dot(name), name.rfind('.'), "{name:?}");
+            assert_eq!(
+                without_trailing_dots(name),
+                name.trim_end_matches('.'),
+                "{name:?}"
+            );
+        }
     }
 
     #[test]

@@ -18,14 +18,13 @@
 //! **References**: RFC 1035; MITRE ATT&CK T1071.004 (Application Layer Protocol: DNS) and
 //! T1048.003; iodine (code.kryo.se/iodine).
 
-use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Context, Detector, Interest, TableUsage};
+use super::{Context, Detector, FastMap, FastSet, Interest, TableUsage};
 use crate::alert::{Alert, Severity};
-use crate::decode::{PacketView, Transport};
+use crate::decode::{PacketView, Transport, dns};
 use crate::time::Timestamp;
 
 /// Thresholds of `dns_tunnel`.
@@ -92,7 +91,7 @@ struct DomainActivity {
     first: Timestamp,
     queries: u64,
     txt_or_null: u64,
-    suspicious: HashSet<String>,
+    suspicious: FastSet<String>,
     longest_label: usize,
     alerted: bool,
 }
@@ -103,7 +102,7 @@ impl DomainActivity {
             first: now,
             queries: 0,
             txt_or_null: 0,
-            suspicious: HashSet::new(),
+            suspicious: FastSet::default(),
             longest_label: 0,
             alerted: false,
         }
@@ -113,7 +112,7 @@ impl DomainActivity {
 /// The `dns_tunnel` detector.
 pub struct DnsTunnelDetector {
     cfg: DnsTunnelConfig,
-    keys: HashMap<(IpAddr, String), DomainActivity>,
+    keys: FastMap<(IpAddr, String), DomainActivity>,
     /// Keys turned away by full tables, per table.
     turned_away: [u64; 4],
 }
@@ -123,7 +122,7 @@ impl DnsTunnelDetector {
     pub fn new(config: &DnsTunnelConfig) -> Self {
         DnsTunnelDetector {
             cfg: config.clone(),
-            keys: HashMap::new(),
+            keys: FastMap::default(),
             turned_away: [0; 4],
         }
     }
@@ -183,10 +182,10 @@ impl Detector for DnsTunnelDetector {
         }
         // Base domain = the last two labels; the rest is the subdomain.
         let name = msg.qname.as_str();
-        let Some(last_dot) = name.rfind('.') else {
+        let Some(last_dot) = dns::last_dot(name) else {
             return;
         };
-        let Some(base_dot) = name[..last_dot].rfind('.') else {
+        let Some(base_dot) = dns::last_dot(&name[..last_dot]) else {
             return;
         };
         let (sub, base) = (&name[..base_dot], &name[base_dot + 1..]);

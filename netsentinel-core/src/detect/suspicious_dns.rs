@@ -20,13 +20,12 @@
 //! ATT&CK T1568.002 (Dynamic Resolution: Domain Generation Algorithms) and T1568.001 (Fast
 //! Flux DNS).
 
-use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
 use super::dns_tunnel::entropy;
-use super::{Context, Detector, Interest, TableUsage};
+use super::{Context, Detector, FastMap, FastSet, Interest, TableUsage};
 use crate::alert::{Alert, Severity};
 use crate::decode::dns;
 use crate::decode::{PacketView, Transport};
@@ -90,7 +89,7 @@ pub fn looks_generated(label: &str) -> bool {
 #[derive(Clone, Debug)]
 struct NxBurst {
     first: Timestamp,
-    names: HashSet<String>,
+    names: FastSet<String>,
     generated: usize,
     alerted: bool,
 }
@@ -98,7 +97,7 @@ struct NxBurst {
 #[derive(Clone, Debug)]
 struct Flux {
     first: Timestamp,
-    addresses: HashSet<IpAddr>,
+    addresses: FastSet<IpAddr>,
     max_ttl: u32,
     alerted: bool,
 }
@@ -106,10 +105,10 @@ struct Flux {
 /// The `suspicious_dns` detector.
 pub struct SuspiciousDnsDetector {
     cfg: SuspiciousDnsConfig,
-    tlds: HashSet<String>,
-    nx: HashMap<IpAddr, NxBurst>,
-    flux: HashMap<String, Flux>,
-    tld_reported: HashSet<(IpAddr, String)>,
+    tlds: FastSet<String>,
+    nx: FastMap<IpAddr, NxBurst>,
+    flux: FastMap<String, Flux>,
+    tld_reported: FastSet<(IpAddr, String)>,
     /// Keys turned away by full tables: NXDOMAIN clients, flux names, TLD reports.
     turned_away: [u64; 3],
 }
@@ -124,9 +123,9 @@ impl SuspiciousDnsDetector {
                 .map(|t| t.trim_start_matches('.').to_ascii_lowercase())
                 .collect(),
             cfg: config.clone(),
-            nx: HashMap::new(),
-            flux: HashMap::new(),
-            tld_reported: HashSet::new(),
+            nx: FastMap::default(),
+            flux: FastMap::default(),
+            tld_reported: FastSet::default(),
             turned_away: [0; 3],
         }
     }
@@ -137,10 +136,10 @@ impl SuspiciousDnsDetector {
 
     /// The registered domain (last two labels) and the label before the TLD.
     fn split(name: &str) -> Option<(&str, &str, &str)> {
-        let last_dot = name.rfind('.')?;
+        let last_dot = dns::last_dot(name)?;
         let tld = &name[last_dot + 1..];
         let rest = &name[..last_dot];
-        let (sld, base_start) = match rest.rfind('.') {
+        let (sld, base_start) = match dns::last_dot(rest) {
             Some(d) => (&rest[d + 1..], d + 1),
             None => (rest, 0),
         };
@@ -200,14 +199,14 @@ impl SuspiciousDnsDetector {
             }
             let b = self.nx.entry(client).or_insert_with(|| NxBurst {
                 first: now,
-                names: HashSet::new(),
+                names: FastSet::default(),
                 generated: 0,
                 alerted: false,
             });
             if now.micros_since(b.first) > window {
                 *b = NxBurst {
                     first: now,
-                    names: HashSet::new(),
+                    names: FastSet::default(),
                     generated: 0,
                     alerted: false,
                 };
@@ -266,14 +265,14 @@ impl SuspiciousDnsDetector {
         }
         let f = self.flux.entry(msg.qname.clone()).or_insert_with(|| Flux {
             first: now,
-            addresses: HashSet::new(),
+            addresses: FastSet::default(),
             max_ttl: 0,
             alerted: false,
         });
         if now.micros_since(f.first) > window {
             *f = Flux {
                 first: now,
-                addresses: HashSet::new(),
+                addresses: FastSet::default(),
                 max_ttl: 0,
                 alerted: false,
             };

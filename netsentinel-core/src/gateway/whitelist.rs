@@ -310,7 +310,7 @@ impl Whitelist {
     /// Records a DNS query name. `known` is this whitelist's entries by hash.
     pub(crate) fn learn_domain(&mut self, name: &str, max: usize, known: &mut KnownEntries) {
         // Names come lowercase from the DNS parser: a copy only for one kept or to fix.
-        let name = name.trim_end_matches('.');
+        let name = crate::decode::dns::without_trailing_dots(name);
         let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
             Cow::Owned(name.to_ascii_lowercase())
         } else {
