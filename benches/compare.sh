@@ -2,7 +2,10 @@
 # NetSentinel beside its peers on one capture, in one run: wall time (best of RUNS) and
 # peak RSS of each tool reading the same file from the page cache, and packets per second.
 #
-#   benches/compare.sh [PACKETS] [RUNS]      (defaults: 2000000 packets, best of 3)
+#   benches/compare.sh [PACKETS] [RUNS] [KIND]   (defaults: 2000000 packets, best of 3, office)
+#
+# KIND is a capture `make-bench-pcap` writes: `office` (the office mix) or one of the
+# hostile patterns `synflood`, `scanstorm`, `dnsnames`, `fragments`, `tinyflows`.
 #
 # Peers (Debian packages): suricata (bookworm-backports, 7.0) with the protocol and decoder
 # event rules it ships (/etc/suricata/rules: ET Open cannot be downloaded here), once with
@@ -17,18 +20,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 packets=${1:-2000000}
 runs=${2:-3}
+kind=${3:-office}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ns-compare.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 cargo build -q --release -p netsentinel-cli -p netsentinel-benches
-capture="$tmp/office.pcap"
-./target/release/make-bench-pcap office "$capture" "$packets" 2>/dev/null
+capture="$tmp/$kind.pcap"
+./target/release/make-bench-pcap "$kind" "$capture" "$packets" 2>/dev/null
 cat "$capture" >/dev/null # into the page cache
 cat /etc/suricata/rules/*.rules > "$tmp/suricata.rules" 2>/dev/null || true
 
 echo "== machine"
 lscpu | grep -E "Model name|^CPU\(s\)" || true
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
-echo "capture: make-bench-pcap office, $packets packets, $(du -m "$capture" | cut -f1) MB"
+echo "capture: make-bench-pcap $kind, $packets packets, $(du -m "$capture" | cut -f1) MB"
 for v in "rustc --version" "suricata -V" "ndpiReader -h" "tshark -v" "tcpdump --version"; do
   $v 2>&1 | grep -m1 -iE "rustc|version|nDPI|TShark" || true
 done
