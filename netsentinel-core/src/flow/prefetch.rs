@@ -67,9 +67,11 @@ const TCP: u8 = 6;
 const UDP: u8 = 17;
 
 /// The flow key of the common packet, read straight from its bytes: untagged Ethernet,
-/// IPv4 (unfragmented) or IPv6 (no extension header), TCP or UDP. `None` for anything
-/// else. Looking ahead, a full decode would cost more than the fetch saves; a key that
-/// differs from the decoder's (a malformed packet) only fetches the wrong line.
+/// IPv4 or IPv6 (no extension header), TCP or UDP, and IPv4 fragments of any protocol
+/// (keyed without ports, as the decoder keys them: a flood of fragments is a flood of
+/// flows). `None` for anything else. Looking ahead, a full decode would cost more than the
+/// fetch saves; a key that differs from the decoder's (a malformed packet) only fetches
+/// the wrong line.
 fn common_key(raw: &RawPacket<'_>) -> Option<KeyBits> {
     if raw.link != LinkType::Ethernet {
         return None;
@@ -82,13 +84,18 @@ fn common_key(raw: &RawPacket<'_>) -> Option<KeyBits> {
         IPV4 => {
             let header_len = usize::from(*ip.first()? & 0x0f) * 4;
             let flags_offset = u16::from_be_bytes(ip.get(6..8)?.try_into().ok()?);
-            // A fragment (more fragments, or an offset) has no ports of its own.
-            if ip[0] >> 4 != 4 || header_len < 20 || flags_offset & 0x3fff != 0 {
+            if ip[0] >> 4 != 4 || header_len < 20 {
                 return None;
             }
             let tag = 1u128 << 127;
             let src = u32::from_be_bytes(ip.get(12..16)?.try_into().ok()?);
             let dst = u32::from_be_bytes(ip.get(16..20)?.try_into().ok()?);
+            // A fragment (more fragments, or an offset) is not decoded past IP, the first
+            // one included: its key has no ports.
+            if flags_offset & 0x3fff != 0 {
+                let (src, dst) = ((tag | u128::from(src), 0), (tag | u128::from(dst), 0));
+                return Some(KeyBits::of(src, dst, ip[9]));
+            }
             let transport = ip.get(header_len..)?;
             (
                 tag | u128::from(src),
@@ -112,14 +119,22 @@ fn common_key(raw: &RawPacket<'_>) -> Option<KeyBits> {
     let ports = transport.get(..header_len)?;
     let src = (src, u16::from_be_bytes([ports[0], ports[1]]));
     let dst = (dst, u16::from_be_bytes([ports[2], ports[3]]));
-    // The bits order addresses of one family as `IpAddr` does, so lo and hi are the key's.
-    let (lo, hi) = if src <= dst { (src, dst) } else { (dst, src) };
-    Some(KeyBits {
-        lo,
-        hi,
-        protocol,
-        vlan: 0,
-    })
+    Some(KeyBits::of(src, dst, protocol))
+}
+
+impl KeyBits {
+    /// The key of an untagged packet from `src` to `dst` (address bits and port).
+    fn of(src: (u128, u16), dst: (u128, u16), protocol: u8) -> KeyBits {
+        // The bits order addresses of one family as `IpAddr` does, so lo and hi are the
+        // key's.
+        let (lo, hi) = if src <= dst { (src, dst) } else { (dst, src) };
+        KeyBits {
+            lo,
+            hi,
+            protocol,
+            vlan: 0,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -204,5 +219,43 @@ mod tests {
         }
         eprintln!("{compared} packets compared");
         assert!(compared > 10_000, "only {compared} packets compared");
+    }
+
+    /// IPv4 fragments, first and later, of UDP, TCP and ICMP: the quick key is the
+    /// decoder's (one without ports).
+    #[test]
+    fn a_fragments_quick_key_is_the_decoders_key() {
+        use crate::testutil::{icmp_echo_frame, tcp_frame, udp_frame};
+        use std::net::Ipv4Addr;
+        let (a, b) = (Ipv4Addr::new(198, 51, 100, 7), Ipv4Addr::new(10, 0, 0, 10));
+        let frames = [
+            udp_frame(a, b, 5000, 9, &[0x55; 64]),
+            tcp_frame(b, a, 80, 40_000, crate::decode::TcpFlags::SYN, b"x"),
+            icmp_echo_frame(a, b, false, 8),
+        ];
+        let mut compared = 0;
+        for frame in frames {
+            // More fragments at offset 0, then the last one at offset 8 (64 bytes in).
+            for flags_offset in [0x2000u16, 0x0008] {
+                let mut frame = frame.clone();
+                frame[20..22].copy_from_slice(&flags_offset.to_be_bytes());
+                let raw = RawPacket {
+                    ts: crate::time::Timestamp::from_micros(1),
+                    data: &frame,
+                    orig_len: frame.len() as u32,
+                    link: LinkType::Ethernet,
+                };
+                let view = decode(&raw);
+                assert_ne!(
+                    view.ip().map(|ip| ip.fragment),
+                    Some(crate::decode::Fragment::None)
+                );
+                let decoded = FlowKey::from_packet(&view).map(|(k, _)| k.bits());
+                assert_eq!(common_key(&raw), decoded, "{flags_offset:#06x}");
+                assert!(decoded.is_some_and(|k| k.lo.1 == 0 && k.hi.1 == 0));
+                compared += 1;
+            }
+        }
+        assert_eq!(compared, 6);
     }
 }
