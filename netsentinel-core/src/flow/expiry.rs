@@ -45,6 +45,12 @@ impl ExpiryQueue {
         }
     }
 
+    /// The `n`th entry (0: the first) of those pushed in order: the oldest but `n` unless
+    /// late entries or stale ones come between. A guess for fetching ahead.
+    pub(super) fn ahead(&self, n: usize) -> Option<ExpiryEntry> {
+        self.in_order.get(n).copied()
+    }
+
     /// Removes the oldest entry.
     pub(super) fn pop(&mut self) -> Option<ExpiryEntry> {
         let late_first = match (self.in_order.front(), self.late.peek()) {
