@@ -92,6 +92,10 @@ mod tests {
                     heap.push(Reverse(entry));
                 }
                 prop_assert_eq!(queue.peek(), heap.peek().map(|&Reverse(e)| e));
+                // With nothing pushed late, the guess at the oldest is the oldest.
+                if queue.late.is_empty() {
+                    prop_assert_eq!(queue.ahead(0), queue.peek());
+                }
             }
             while let Some(Reverse(e)) = heap.pop() {
                 prop_assert_eq!(queue.pop(), Some(e));
