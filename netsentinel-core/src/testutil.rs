@@ -169,6 +169,27 @@ pub fn transcript(
     threads: usize,
     source: &mut dyn crate::source::PacketSource,
 ) -> (Vec<String>, Result<crate::engine::RunSummary, String>) {
+    transcript_with(config, threads, None, source)
+}
+
+/// [`transcript`] on two threads with the flow table moved between the pipeline's two
+/// stages after every `every` batches (a run moves it only when that makes it faster):
+/// the records must be the same wherever the table is.
+pub fn transcript_moving_table(
+    config: &crate::config::EngineConfig,
+    every: u32,
+    source: &mut dyn crate::source::PacketSource,
+) -> (Vec<String>, Result<crate::engine::RunSummary, String>) {
+    let moves = crate::engine::table_move::TableMoves::Every(every);
+    transcript_with(config, 2, Some(moves), source)
+}
+
+fn transcript_with(
+    config: &crate::config::EngineConfig,
+    threads: usize,
+    moves: Option<crate::engine::table_move::TableMoves>,
+    source: &mut dyn crate::source::PacketSource,
+) -> (Vec<String>, Result<crate::engine::RunSummary, String>) {
     let sink = TranscriptSink::default();
     let engine = crate::Engine::builder(config.clone())
         .builtin_detectors()
@@ -178,6 +199,9 @@ pub fn transcript(
         Ok(e) => e,
         Err(e) => return (Vec::new(), Err(e.to_string())),
     };
+    if let Some(moves) = moves {
+        engine.table_moves = moves;
+    }
     let result = if threads <= 1 {
         engine.run(source)
     } else {

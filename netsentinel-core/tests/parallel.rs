@@ -5,7 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use netsentinel_core::testutil::{assert_same_transcript, tcp_segment, transcript, udp_frame};
+use netsentinel_core::testutil::{
+    assert_same_transcript, tcp_segment, transcript, transcript_moving_table, udp_frame,
+};
 use netsentinel_core::{EngineConfig, FileSource, LinkType, MemorySource, TcpFlags, Timestamp};
 
 fn data() -> PathBuf {
@@ -51,6 +53,9 @@ fn every_capture_in_the_repository_gives_the_same_records_on_more_threads() {
             let parallel = transcript(&config, threads, &mut open().unwrap());
             assert_same_transcript(&name, &single, threads, &parallel);
         }
+        // Two threads, the flow table moving between the stages after every batch.
+        let moving = transcript_moving_table(&config, 1, &mut open().unwrap());
+        assert_same_transcript(&format!("{name} (table moving)"), &single, 2, &moving);
     }
     assert!(records > 1000, "only {records} records compared");
 }
@@ -105,6 +110,16 @@ fn traffic_that_fills_every_table_gives_the_same_records_on_more_threads() {
         let parallel = transcript(&config, threads, &mut source.clone());
         assert_same_transcript("hostile", &single, threads, &parallel);
     }
+    // Two threads, the flow table moving after every batch, every second, every third.
+    for every in 1..=3 {
+        let moving = transcript_moving_table(&config, every, &mut source.clone());
+        assert_same_transcript(
+            &format!("hostile, moving every {every}"),
+            &single,
+            2,
+            &moving,
+        );
+    }
 }
 
 /// More flows alive at the end than the engine ends in one round (4,096): on two threads
@@ -142,6 +157,13 @@ fn flows_alive_at_the_end_end_alike_on_more_threads() {
     for threads in [2, 3] {
         let parallel = transcript(&config, threads, &mut source.clone());
         assert_same_transcript("alive at the end", &single, threads, &parallel);
+    }
+    // The flow table moving after every batch, or every sixth: 39 full batches leave it
+    // on the packet stage at the end, then on the output stage.
+    for every in [1, 6] {
+        let moving = transcript_moving_table(&config, every, &mut source.clone());
+        let name = format!("alive at the end, moving every {every}");
+        assert_same_transcript(&name, &single, 2, &moving);
     }
 }
 

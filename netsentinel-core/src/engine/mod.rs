@@ -19,6 +19,7 @@ mod flow_threads;
 mod handoff;
 mod output;
 mod pipeline;
+pub(crate) mod table_move;
 
 use output::Output;
 
@@ -246,6 +247,7 @@ impl EngineBuilder {
             last_ts: None,
             packet_number: 0,
             stop: Arc::new(AtomicBool::new(false)),
+            table_moves: table_move::TableMoves::default(),
             queue_drops: 0,
             source_stats: SourceStats::default(),
             config: self.config,
@@ -289,6 +291,8 @@ pub struct Engine {
     last_ts: Option<Timestamp>,
     packet_number: u64,
     stop: Arc<AtomicBool>,
+    /// When a parallel run on two threads moves the flow table between its stages.
+    pub(crate) table_moves: table_move::TableMoves,
     queue_drops: u64,
     source_stats: SourceStats,
 }

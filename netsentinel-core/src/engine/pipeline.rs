@@ -8,7 +8,9 @@
 //!   packet, a tick, a flow that ended, a point where the single-thread engine hands its
 //!   alerts on; on two threads the output stage keeps the flow table instead and the
 //!   packet stage the traffic statistics' packet counts (the output stage then runs every
-//!   detector: the two threads' work is closer to even that way);
+//!   detector: the two threads' work is closer to even that way), except when the table
+//!   moves back to the packet stage because the run goes faster so, as under a flood
+//!   ([`super::table_move`]);
 //! - the **output stage** (the calling thread) keeps the traffic statistics and the device
 //!   inventory, runs its share of the detectors (among them those that read the
 //!   inventory), merges the alerts of every share back into registration order per event,
@@ -35,6 +37,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use super::flow_threads::{FlowThread, FlowThreads, FlowThreadsGone, NO_SHARD, Route};
 use super::handoff;
+use super::table_move::{self, Handoff, OutputSide, PacketSide};
 use super::{Call, Dispatch, Engine, FINISH_BATCH, Output, RunSummary, class_index};
 use crate::alert::Alert;
 use crate::decode::dns::DnsOnce;
@@ -105,6 +108,8 @@ pub(super) struct Batch {
     pub(super) routes: Vec<Route>,
     /// With flow threads: packets the flow table had accounted before this batch.
     pub(super) first_packet: u64,
+    /// On two threads: whether the flow table moves after this batch.
+    handoff: Handoff,
 }
 
 /// Batches the stages are done with go back to the packet stage to be filled again: a new
@@ -121,6 +126,7 @@ impl Recycler {
             b.flows.clear();
             b.events.clear();
             b.routes.clear();
+            b.handoff = Handoff::Stays;
             let _ = self.0.try_send(b);
         }
     }
@@ -181,6 +187,8 @@ struct PacketStage<'e> {
     /// Finds where each packet's flow lives when the output stage keeps the flow table:
     /// hashing the key here is work the output stage is spared.
     placer: Option<KeyPlacer>,
+    /// On two threads: moves the flow table between the stages ([`table_move`]).
+    mover: Option<PacketSide<'e>>,
     batch: Batch,
 }
 
@@ -198,7 +206,10 @@ impl PacketStage<'_> {
             view: DetachedView::detach(&pkt),
             start,
             end: self.batch.bytes.len(),
-            place: self.placer.as_ref().and_then(|p| p.place_of(raw)),
+            place: match self.flows {
+                StageFlows::Output => self.placer.as_ref().and_then(|p| p.place_of(raw)),
+                _ => None,
+            },
         });
         match self.next_tick {
             None => self.next_tick = Some(pkt.ts.add_micros(self.tick_micros)),
@@ -334,6 +345,44 @@ impl PacketStage<'_> {
         send(std::mem::take(&mut self.batch))
     }
 
+    /// After a full batch, before it is sent: when the table is to move, gives it to the
+    /// output stage (which takes it after this batch) or marks the batch for the output
+    /// stage to hand it back. `Some(true)` when the stage must then wait for the table,
+    /// `None` when the output stage is gone.
+    fn plan_move(&mut self, batch: &mut Batch) -> Option<bool> {
+        let Some(mover) = self.mover.as_mut() else {
+            return Some(false);
+        };
+        if !mover.after_batch(batch.packets.len()) {
+            return Some(false);
+        }
+        match std::mem::replace(&mut self.flows, StageFlows::Output) {
+            StageFlows::Table(table) => {
+                batch.handoff = Handoff::ToOutput;
+                mover.give(table).then_some(false)
+            }
+            StageFlows::Output => {
+                batch.handoff = Handoff::ToPacket;
+                Some(true)
+            }
+            threads @ StageFlows::Threads(_) => {
+                self.flows = threads;
+                Some(false)
+            }
+        }
+    }
+
+    /// Waits for the table the output stage hands back; `false` when it is gone.
+    fn fetch_table(&mut self) -> bool {
+        match self.mover.as_ref().and_then(PacketSide::take) {
+            Some(table) => {
+                self.flows = StageFlows::Table(table);
+                true
+            }
+            None => false,
+        }
+    }
+
     fn full(&self) -> bool {
         self.batch.packets.len() >= BATCH_PACKETS || self.batch.bytes.len() >= BATCH_BYTES
     }
@@ -347,6 +396,7 @@ impl PacketStage<'_> {
             events: Vec::with_capacity(3 * BATCH_PACKETS),
             routes: Vec::new(),
             first_packet: 0,
+            handoff: Handoff::Stays,
         });
         std::mem::replace(&mut self.batch, next)
     }
@@ -379,8 +429,14 @@ fn read_packets<S: PacketSource + ?Sized>(
                 read += 1;
                 stage.packet(&p);
                 if stage.full() {
-                    let batch = stage.take(recycled);
+                    let mut batch = stage.take(recycled);
+                    let Some(wait_for_table) = stage.plan_move(&mut batch) else {
+                        return Ok(None);
+                    };
                     if !stage.ship(batch, &mut send) {
+                        return Ok(None);
+                    }
+                    if wait_for_table && !stage.fetch_table() {
                         return Ok(None);
                     }
                 }
@@ -689,7 +745,8 @@ struct OutputStage<'e> {
     /// threads): the packet stage then reads, decodes and counts packets, which leaves the
     /// two threads' work closer to even than with the table there, and no copy of each
     /// packet's flow crosses between the cores (docs/BENCHMARKS.md, "2026-11-28 (second
-    /// stop)").
+    /// stop)"). Under a flood the other way round is faster: then the table moves to the
+    /// packet stage, between batches, for as long as that stays so ([`super::table_move`]).
     flows: Option<&'e mut FlowTable>,
     /// Flows the table ended, handed on at the next drain.
     ended: Vec<Flow>,
@@ -905,7 +962,9 @@ impl Engine {
     /// One thread reads, decodes and keeps the flow table; the calling thread keeps the
     /// statistics and device inventory, writes to the sinks and runs a share of the
     /// detectors; each further thread runs another share. On two threads the calling
-    /// thread keeps the flow table too. From four threads on, about
+    /// thread keeps the flow table too, unless the run goes faster with it on the reading
+    /// thread (under a flood: it moves there and back as the traffic changes). From four
+    /// threads on, about
     /// half of the threads beyond those two keep the flow table's shards instead (flows
     /// sharded by hash), the others run detector shares. With one thread, or when the
     /// engine keeps a packet ring, records, or names local processes (live-capture
@@ -970,6 +1029,7 @@ impl Engine {
             last_ts,
             packet_number,
             stop,
+            table_moves,
             ..
         } = self;
         let replica = neighbors.clone();
@@ -984,10 +1044,13 @@ impl Engine {
         // With no detector threads the output stage keeps the table (see `OutputStage::flows`)
         // and the packet stage the packet counts.
         let (mut output_flows, mut stage_traffic, mut placer) = (None, None, None);
+        let (mut packet_mover, mut output_mover) = (None, None);
         let stage_flows = if flow_threads == 0 && shares.len() == 0 {
             placer = Some(flows.placer());
             output_flows = Some(flows);
             stage_traffic = traffic_packets.take();
+            let (p, o) = table_move::sides(*table_moves);
+            (packet_mover, output_mover) = (Some(p), Some(o));
             StageFlows::Output
         } else if flow_threads == 0 {
             StageFlows::Table(flows)
@@ -1018,6 +1081,7 @@ impl Engine {
             wanted,
             traffic: stage_traffic,
             placer,
+            mover: packet_mover,
             batch: Batch::default(),
         };
         let mut output = OutputStage {
@@ -1073,7 +1137,13 @@ impl Engine {
                     (read, stage.next_tick, stage.last_ts)
                 })
                 .map_err(spawn_failed)?;
-            let written = write_output(&mut output, batches, from_detectors, &recycler);
+            let written = write_output(
+                &mut output,
+                batches,
+                from_detectors,
+                output_mover,
+                &recycler,
+            );
             *packet_number = output.packet_number;
             // The receivers are gone: the other stages end at their next send.
             let read = match reader.join() {
@@ -1108,11 +1178,14 @@ fn flow_thread_count(threads: usize, shards: usize) -> usize {
     }
 }
 
-/// The output stage's loop: every batch, with each detector thread's alerts for it.
-fn write_output(
-    output: &mut OutputStage<'_>,
+/// The output stage's loop: every batch, with each detector thread's alerts for it, and
+/// the flow table taken or handed back after a batch that says so. (`mover` is dropped
+/// when this returns, so a packet stage waiting for the table then stops.)
+fn write_output<'e>(
+    output: &mut OutputStage<'e>,
     batches: Receiver<Arc<Batch>>,
     from_detectors: Vec<Receiver<TaggedAlerts>>,
+    mover: Option<OutputSide<'e>>,
     recycler: &Recycler,
 ) -> Result<()> {
     while let Some(batch) = handoff::recv(&batches) {
@@ -1125,6 +1198,11 @@ fn write_output(
             }
         }
         output.batch(&batch, tagged)?;
+        if let Some(mover) = &mover
+            && !mover.after_batch(batch.handoff, &mut output.flows)
+        {
+            return Ok(());
+        }
         recycler.give_back(batch);
     }
     Ok(())
