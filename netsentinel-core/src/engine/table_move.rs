@@ -62,6 +62,8 @@ pub(super) struct PacketSide<'e> {
     from_output: Receiver<&'e mut FlowTable>,
     moves: TableMoves,
     trials: Trials,
+    /// Batches since the last move ([`TableMoves::Every`]).
+    since_move: u32,
 }
 
 /// The output stage's side.
@@ -80,6 +82,7 @@ pub(super) fn sides<'e>(moves: TableMoves) -> (PacketSide<'e>, OutputSide<'e>) {
         from_output,
         moves,
         trials: Trials::new(),
+        since_move: 0,
     };
     (
         packet,
@@ -97,9 +100,9 @@ impl<'e> PacketSide<'e> {
         match &mut self.moves {
             TableMoves::Adaptive => self.trials.batch_done(packets, Instant::now()),
             TableMoves::Every(n) => {
-                self.trials.batches += 1;
-                if self.trials.batches >= (*n).max(1) {
-                    self.trials.batches = 0;
+                self.since_move += 1;
+                if self.since_move >= (*n).max(1) {
+                    self.since_move = 0;
                     true
                 } else {
                     false

@@ -506,8 +506,7 @@ impl FlowShard {
             && s.live
             && s.generation == generation
         {
-            self.index
-                .prefetch(fingerprint(self.hasher.hash_one(s.flow.key)));
+            self.prefetch_bucket(self.hasher.hash_one(s.flow.key));
         }
     }
 
