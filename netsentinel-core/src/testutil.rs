@@ -172,22 +172,33 @@ pub fn transcript(
     transcript_with(config, threads, None, source)
 }
 
-/// [`transcript`] on two threads with the flow table moved between the pipeline's two
-/// stages after every `every` batches (a run moves it only when that makes it faster):
-/// the records must be the same wherever the table is.
-pub fn transcript_moving_table(
+/// How a parallel run under test cuts up its work: knobs that must change no record, set
+/// to find where they would.
+#[derive(Clone, Copy, Debug)]
+pub struct Cuts {
+    /// Packets per batch between the pipeline's stages (256 in a run): a few make short
+    /// captures cross many batch ends.
+    pub batch_packets: usize,
+    /// On two threads, move the flow table between the stages after every this many
+    /// batches (a run moves it only when that makes it faster).
+    pub table_moves_every: Option<u32>,
+}
+
+/// [`transcript`] of a parallel run cut up as `cuts` says: the records must be the same
+/// however the work is cut.
+pub fn transcript_cut(
     config: &crate::config::EngineConfig,
-    every: u32,
+    threads: usize,
+    cuts: Cuts,
     source: &mut dyn crate::source::PacketSource,
 ) -> (Vec<String>, Result<crate::engine::RunSummary, String>) {
-    let moves = crate::engine::table_move::TableMoves::Every(every);
-    transcript_with(config, 2, Some(moves), source)
+    transcript_with(config, threads, Some(cuts), source)
 }
 
 fn transcript_with(
     config: &crate::config::EngineConfig,
     threads: usize,
-    moves: Option<crate::engine::table_move::TableMoves>,
+    cuts: Option<Cuts>,
     source: &mut dyn crate::source::PacketSource,
 ) -> (Vec<String>, Result<crate::engine::RunSummary, String>) {
     let sink = TranscriptSink::default();
@@ -199,8 +210,11 @@ fn transcript_with(
         Ok(e) => e,
         Err(e) => return (Vec::new(), Err(e.to_string())),
     };
-    if let Some(moves) = moves {
-        engine.table_moves = moves;
+    if let Some(cuts) = cuts {
+        engine.batch_packets = cuts.batch_packets.max(1);
+        if let Some(every) = cuts.table_moves_every {
+            engine.table_moves = crate::engine::table_move::TableMoves::Every(every);
+        }
     }
     let result = if threads <= 1 {
         engine.run(source)

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use netsentinel_core::testutil::{
-    assert_same_transcript, tcp_segment, transcript, transcript_moving_table, udp_frame,
+    Cuts, assert_same_transcript, tcp_segment, transcript, transcript_cut, udp_frame,
 };
 use netsentinel_core::{EngineConfig, FileSource, LinkType, MemorySource, TcpFlags, Timestamp};
 
@@ -53,9 +53,18 @@ fn every_capture_in_the_repository_gives_the_same_records_on_more_threads() {
             let parallel = transcript(&config, threads, &mut open().unwrap());
             assert_same_transcript(&name, &single, threads, &parallel);
         }
-        // Two threads, the flow table moving between the stages after every batch.
-        let moving = transcript_moving_table(&config, 1, &mut open().unwrap());
-        assert_same_transcript(&format!("{name} (table moving)"), &single, 2, &moving);
+        // Batches of a few packets, so that short captures cross batch ends too: on two
+        // threads the flow table moving between the stages after every batch, on three
+        // and five detector and flow threads catching up at every batch end.
+        for threads in [2, 3, 5] {
+            let cuts = Cuts {
+                batch_packets: 3,
+                table_moves_every: Some(1),
+            };
+            let cut = transcript_cut(&config, threads, cuts, &mut open().unwrap());
+            let name = format!("{name} (batches of 3, table moving)");
+            assert_same_transcript(&name, &single, threads, &cut);
+        }
     }
     assert!(records > 1000, "only {records} records compared");
 }
@@ -112,7 +121,11 @@ fn traffic_that_fills_every_table_gives_the_same_records_on_more_threads() {
     }
     // Two threads, the flow table moving after every batch, every second, every third.
     for every in 1..=3 {
-        let moving = transcript_moving_table(&config, every, &mut source.clone());
+        let cuts = Cuts {
+            batch_packets: 256,
+            table_moves_every: Some(every),
+        };
+        let moving = transcript_cut(&config, 2, cuts, &mut source.clone());
         assert_same_transcript(
             &format!("hostile, moving every {every}"),
             &single,
@@ -161,7 +174,11 @@ fn flows_alive_at_the_end_end_alike_on_more_threads() {
     // The flow table moving after every batch, or every sixth: 39 full batches leave it
     // on the packet stage at the end, then on the output stage.
     for every in [1, 6] {
-        let moving = transcript_moving_table(&config, every, &mut source.clone());
+        let cuts = Cuts {
+            batch_packets: 256,
+            table_moves_every: Some(every),
+        };
+        let moving = transcript_cut(&config, 2, cuts, &mut source.clone());
         let name = format!("alive at the end, moving every {every}");
         assert_same_transcript(&name, &single, 2, &moving);
     }

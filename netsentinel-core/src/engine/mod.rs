@@ -248,6 +248,7 @@ impl EngineBuilder {
             packet_number: 0,
             stop: Arc::new(AtomicBool::new(false)),
             table_moves: table_move::TableMoves::default(),
+            batch_packets: pipeline::BATCH_PACKETS,
             queue_drops: 0,
             source_stats: SourceStats::default(),
             config: self.config,
@@ -293,6 +294,9 @@ pub struct Engine {
     stop: Arc<AtomicBool>,
     /// When a parallel run on two threads moves the flow table between its stages.
     pub(crate) table_moves: table_move::TableMoves,
+    /// Packets per batch of a parallel run: fewer in tests, so that short captures make
+    /// many batches (and table moves) too.
+    pub(crate) batch_packets: usize,
     queue_drops: u64,
     source_stats: SourceStats,
 }

@@ -57,7 +57,7 @@ use crate::traffic::{FlowCounts, LocalNetworks, PacketCounts};
 /// office mix, against 1,024 packets and 1 MiB (medians of interleaved runs, four rounds):
 /// 1.41 -> 1.23 s, 1.27 -> 1.16 s, 1.20 -> 1.19 s, 1.17 -> 1.15 s; a few per cent at most
 /// on a quiet machine, never slower, and 14 MiB fewer buffers. 128 packets were no better.
-const BATCH_PACKETS: usize = 256;
+pub(super) const BATCH_PACKETS: usize = 256;
 /// Bytes of packets per batch (a batch ends at whichever limit comes first).
 const BATCH_BYTES: usize = 1 << 18;
 /// Batches waiting between two stages at most.
@@ -189,6 +189,8 @@ struct PacketStage<'e> {
     placer: Option<KeyPlacer>,
     /// On two threads: moves the flow table between the stages ([`table_move`]).
     mover: Option<PacketSide<'e>>,
+    /// A batch is full at this many packets ([`BATCH_PACKETS`] but in tests).
+    batch_packets: usize,
     batch: Batch,
 }
 
@@ -384,7 +386,7 @@ impl PacketStage<'_> {
     }
 
     fn full(&self) -> bool {
-        self.batch.packets.len() >= BATCH_PACKETS || self.batch.bytes.len() >= BATCH_BYTES
+        self.batch.packets.len() >= self.batch_packets || self.batch.bytes.len() >= BATCH_BYTES
     }
 
     /// The full batch out, a recycled (or new) one in.
@@ -1030,6 +1032,7 @@ impl Engine {
             packet_number,
             stop,
             table_moves,
+            batch_packets,
             ..
         } = self;
         let replica = neighbors.clone();
@@ -1082,6 +1085,7 @@ impl Engine {
             traffic: stage_traffic,
             placer,
             mover: packet_mover,
+            batch_packets: *batch_packets,
             batch: Batch::default(),
         };
         let mut output = OutputStage {
