@@ -12,6 +12,9 @@
 //! when the batch was made, so records are the same wherever the table is (the pipeline's
 //! tests force a move every few batches). A move to the packet stage waits for the output
 //! stage to finish the batches already queued (a few milliseconds).
+//!
+//! `RUST_LOG=netsentinel_core::engine::table_move=debug` shows each try (the pace before,
+//! the pace tried, whether it was kept); `=trace` every window's pace as well.
 
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Instant;
@@ -200,6 +203,7 @@ impl Trials {
         self.batches = 0;
         self.packets = 0;
         self.started = Some(now);
+        tracing::trace!(state = ?self.state, per_packet_ns = per_packet, "pipeline window");
         self.window_done(per_packet)
     }
 
@@ -221,16 +225,22 @@ impl Trials {
             }
             TrialState::Trying => {
                 self.state = TrialState::Steady;
-                if per_packet < self.baseline * KEEP_IF_FASTER {
+                let kept = per_packet < self.baseline * KEEP_IF_FASTER;
+                if kept {
                     // Better here: stay, and look back now and then in case traffic changes.
                     self.backoff = MIN_WAIT;
-                    self.wait = MIN_WAIT;
-                    false
                 } else {
                     self.backoff = (self.backoff * 2).min(MAX_WAIT);
-                    self.wait = self.backoff;
-                    true
                 }
+                self.wait = self.backoff;
+                tracing::debug!(
+                    before_ns = self.baseline,
+                    tried_ns = per_packet,
+                    kept,
+                    next_try_in_windows = self.wait,
+                    "flow table tried on the other pipeline stage"
+                );
+                !kept
             }
         }
     }
