@@ -484,7 +484,7 @@ impl FlowShard {
             if let Some((class, slot)) = self.least_recent(group) {
                 self.stats.evicted += 1;
                 self.end(slot, FlowEndReason::Evicted, ended);
-                self.prefetch_next_victims(class);
+                self.prefetch_next_victims(class, slot);
                 return true;
             }
         }
@@ -496,18 +496,33 @@ impl FlowShard {
     /// (found from its key) were two reads from memory in a row. Fetched ahead like a
     /// packet's flow: the slot of the victim after next now, and the bucket of the next
     /// one, whose slot was fetched the time before.
-    fn prefetch_next_victims(&self, class: usize) {
-        let queue = &self.expiry[class];
-        if let Some((_, slot, _)) = queue.ahead(1) {
+    fn prefetch_next_victims(&self, class: usize, ended: u32) {
+        let [next, after_next] = self.upcoming_victims(class, ended);
+        if let Some((slot, _)) = after_next {
             self.prefetch_slot(slot);
         }
-        if let Some((_, slot, generation)) = queue.ahead(0)
+        if let Some((slot, generation)) = next
             && let Some(s) = self.slots.get(slot as usize)
             && s.live
             && s.generation == generation
         {
             self.prefetch_bucket(self.hasher.hash_one(s.flow.key));
         }
+    }
+
+    /// After evicting the flow in slot `ended` from `class`: the slots (and generations)
+    /// of the next victim and the one after, as the class's expiry queue orders them (a
+    /// guess: late and refreshed entries can come between). The victim just ended is
+    /// usually still first in the queue ([`least_recent`](Self::least_recent) leaves it
+    /// there, to be dropped as stale next time): the next ones come after it.
+    fn upcoming_victims(&self, class: usize, ended: u32) -> [Option<(u32, u32)>; 2] {
+        let queue = &self.expiry[class];
+        let next = usize::from(queue.ahead(0).is_some_and(|(_, slot, _)| slot == ended));
+        [next, next + 1].map(|n| {
+            queue
+                .ahead(n)
+                .map(|(_, slot, generation)| (slot, generation))
+        })
     }
 
     /// The live flow with the oldest `last_seen` among `classes`, and its class, cleaning
@@ -618,5 +633,42 @@ mod tests {
                 "a slot starting {into_line} bytes into a line"
             );
         }
+    }
+
+    /// Under a flood that fills the shard, the victim fetched ahead after each eviction is
+    /// the one the next eviction ends (the one just ended, still first in the queue, is
+    /// passed over).
+    #[test]
+    fn the_victim_fetched_ahead_is_the_next_one_evicted() {
+        let hasher = foldhash::fast::RandomState::default();
+        let mut shard = FlowShard::new(&FlowConfig::default(), 4, 4, hasher.clone());
+        let mut ended = Vec::new();
+        let mut predicted = None;
+        let mut checked = 0;
+        for i in 0..40u32 {
+            let src = std::net::Ipv4Addr::from(0x0a00_0000 + i);
+            let frame = udp_frame(src, std::net::Ipv4Addr::new(10, 9, 9, 9), 5000, 53, b"q");
+            let raw = RawPacket {
+                ts: Timestamp::from_micros(i64::from(i) + 1),
+                data: &frame,
+                orig_len: frame.len() as u32,
+                link: LinkType::Ethernet,
+            };
+            let pkt = decode(&raw);
+            let key = FlowKey::from_packet(&pkt).expect("a UDP packet has a key");
+            let id = FlowId(u64::from(i) + 1);
+            let update = shard.update(&pkt, key, None, || hasher.hash_one(key.0), id, &mut ended);
+            if !update.ended_one {
+                continue;
+            }
+            // The new flow took the slot of the flow it evicted.
+            if let Some(next) = predicted {
+                assert_eq!(next, update.slot, "packet {i}");
+                checked += 1;
+            }
+            predicted =
+                shard.upcoming_victims(Class::Udp as usize, update.slot)[0].map(|(slot, _)| slot);
+        }
+        assert_eq!(checked, 35);
     }
 }
