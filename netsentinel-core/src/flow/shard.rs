@@ -658,6 +658,7 @@ mod tests {
             let key = FlowKey::from_packet(&pkt).expect("a UDP packet has a key");
             let id = FlowId(u64::from(i) + 1);
             let update = shard.update(&pkt, key, None, || hasher.hash_one(key.0), id, &mut ended);
+            assert!(shard.index.len() <= 4, "evicted flows leave the index");
             if !update.ended_one {
                 continue;
             }
