@@ -10,7 +10,7 @@
 //!   packet stage the traffic statistics' packet counts (the output stage then runs every
 //!   detector: the two threads' work is closer to even that way), except when the table
 //!   moves back to the packet stage because the run goes faster so, as under a flood
-//!   ([`super::table_move`]);
+//!   ([`super::table_move`]; the statistics' flow counts move with it);
 //! - the **output stage** (the calling thread) keeps the traffic statistics and the device
 //!   inventory, runs its share of the detectors (among them those that read the
 //!   inventory), merges the alerts of every share back into registration order per event,
@@ -37,7 +37,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use super::flow_threads::{FlowThread, FlowThreads, FlowThreadsGone, NO_SHARD, Route};
 use super::handoff;
-use super::table_move::{self, Handoff, OutputSide, PacketSide};
+use super::table_move::{self, Handoff, MovingTable, OutputSide, PacketSide};
 use super::{Call, Dispatch, Engine, FINISH_BATCH, Output, RunSummary, class_index};
 use crate::alert::Alert;
 use crate::decode::dns::DnsOnce;
@@ -160,8 +160,12 @@ struct TaggedAlerts {
 
 /// Where the packet stage's packets are accounted in flows.
 enum StageFlows<'e> {
-    /// In the flow table, on the packet stage's own thread.
-    Table(&'e mut FlowTable),
+    /// In the flow table, on the packet stage's own thread; with the traffic statistics'
+    /// flow counts when they travel with the table (on two threads: see [`MovingTable`]).
+    Table {
+        table: &'e mut FlowTable,
+        counts: Option<&'e mut FlowCounts>,
+    },
     /// By flow threads, each keeping some of the table's shards.
     Threads(FlowThreads<'e>),
     /// By the output stage, which then runs every detector (on two threads; see
@@ -226,7 +230,7 @@ impl PacketStage<'_> {
         }
         let class = class_index(Interest::of_packet(&pkt));
         let (flow, from_initiator) = match &mut self.flows {
-            StageFlows::Table(table) => match table.update(&pkt) {
+            StageFlows::Table { table, .. } => match table.update(&pkt) {
                 Some(h) if self.wanted[class] => {
                     self.batch.flows.push(table.get(h).clone());
                     ((self.batch.flows.len() - 1) as u32, h.from_initiator)
@@ -258,7 +262,7 @@ impl PacketStage<'_> {
     /// A tick, as [`Engine::tick_at`] (flow threads expire their shards at the event).
     fn tick(&mut self, now: Timestamp) {
         self.next_tick = Some(now.add_micros(self.tick_micros));
-        if let StageFlows::Table(table) = &mut self.flows {
+        if let StageFlows::Table { table, .. } = &mut self.flows {
             table.expire(now);
         }
         self.batch.events.push(Event::Tick(now));
@@ -268,11 +272,14 @@ impl PacketStage<'_> {
     /// Ended flows, then the point where their alerts go on, as [`Engine::drain`] (flow
     /// threads' ended flows are put in when the batch comes back from them).
     fn drain(&mut self, now: Timestamp) {
-        if let StageFlows::Table(table) = &mut self.flows {
+        if let StageFlows::Table { table, counts } = &mut self.flows {
             // Straight into the batch: most packets end no flow, and this costs nothing then.
             let first = self.batch.flows.len();
             table.take_ended(&mut self.batch.flows);
             for flow in first..self.batch.flows.len() {
+                if let Some(counts) = counts.as_deref_mut() {
+                    counts.flow_ended(&self.batch.flows[flow]);
+                }
                 let flow = flow as u32;
                 self.batch.events.push(Event::FlowEnd { flow, now });
             }
@@ -284,7 +291,7 @@ impl PacketStage<'_> {
     /// whichever batch they are done with). `false` when the run is being abandoned.
     fn ship(&mut self, batch: Batch, send: &mut impl FnMut(Batch) -> bool) -> bool {
         match &mut self.flows {
-            StageFlows::Table(_) | StageFlows::Output => send(batch),
+            StageFlows::Table { .. } | StageFlows::Output => send(batch),
             StageFlows::Threads(threads) => match threads.dispatch(batch) {
                 Ok(Some(done)) => send(done),
                 Ok(None) => true,
@@ -320,9 +327,9 @@ impl PacketStage<'_> {
             return false;
         }
         match &mut self.flows {
-            StageFlows::Table(_) => loop {
+            StageFlows::Table { .. } => loop {
                 let more = match &mut self.flows {
-                    StageFlows::Table(table) => table.finish_some(FINISH_BATCH),
+                    StageFlows::Table { table, .. } => table.finish_some(FINISH_BATCH),
                     StageFlows::Threads(_) | StageFlows::Output => false,
                 };
                 self.drain(now);
@@ -359,9 +366,9 @@ impl PacketStage<'_> {
             return Some(false);
         }
         match std::mem::replace(&mut self.flows, StageFlows::Output) {
-            StageFlows::Table(table) => {
+            StageFlows::Table { table, counts } => {
                 batch.handoff = Handoff::ToOutput;
-                mover.give(table).then_some(false)
+                mover.give(MovingTable { table, counts }).then_some(false)
             }
             StageFlows::Output => {
                 batch.handoff = Handoff::ToPacket;
@@ -377,8 +384,8 @@ impl PacketStage<'_> {
     /// Waits for the table the output stage hands back; `false` when it is gone.
     fn fetch_table(&mut self) -> bool {
         match self.mover.as_ref().and_then(PacketSide::take) {
-            Some(table) => {
-                self.flows = StageFlows::Table(table);
+            Some(MovingTable { table, counts }) => {
+                self.flows = StageFlows::Table { table, counts };
                 true
             }
             None => false,
@@ -423,7 +430,7 @@ fn read_packets<S: PacketSource + ?Sized>(
         if read.is_multiple_of(1024) && stop.load(Ordering::Relaxed) {
             break;
         }
-        if let StageFlows::Table(table) = &stage.flows {
+        if let StageFlows::Table { table, .. } = &stage.flows {
             lookahead.before_next(table, &*source);
         }
         match source.next_packet() {
@@ -733,7 +740,9 @@ struct OutputStage<'e> {
     out: &'e mut Output,
     /// The traffic statistics' packet counts, unless the packet stage keeps them.
     traffic_packets: Option<&'e mut PacketCounts>,
-    traffic_flows: &'e mut FlowCounts,
+    /// The traffic statistics' flow counts, unless they travel with the flow table and the
+    /// packet stage has it (see [`MovingTable`]).
+    traffic_flows: Option<&'e mut FlowCounts>,
     devices: &'e mut DeviceInventory,
     /// The stage's own packet count, written back when it ends. The engine's count, and
     /// its local networks (the stage reads `group.local` instead), share cache lines with
@@ -864,7 +873,9 @@ impl OutputStage<'_> {
     ) -> Result<()> {
         self.group.flow_end(e, flow, now, Some(&*self.devices));
         self.merge(e, cursors);
-        self.traffic_flows.flow_ended(flow);
+        if let Some(counts) = self.traffic_flows.as_deref_mut() {
+            counts.flow_ended(flow);
+        }
         self.out.flow_ended(flow, &self.group.local)
     }
 
@@ -1056,7 +1067,10 @@ impl Engine {
             (packet_mover, output_mover) = (Some(p), Some(o));
             StageFlows::Output
         } else if flow_threads == 0 {
-            StageFlows::Table(flows)
+            StageFlows::Table {
+                table: flows,
+                counts: None,
+            }
         } else {
             let parts = flows.parts();
             let (mut to, mut from) = (Vec::new(), Vec::new());
@@ -1091,7 +1105,7 @@ impl Engine {
         let mut output = OutputStage {
             out,
             traffic_packets,
-            traffic_flows,
+            traffic_flows: Some(traffic_flows),
             devices,
             packet_number: *packet_number,
             group: DetectorGroup::new(own, replica.clone(), local.clone()),
@@ -1203,7 +1217,7 @@ fn write_output<'e>(
         }
         output.batch(&batch, tagged)?;
         if let Some(mover) = &mover
-            && !mover.after_batch(batch.handoff, &mut output.flows)
+            && !mover.after_batch(batch.handoff, &mut output.flows, &mut output.traffic_flows)
         {
             return Ok(());
         }
