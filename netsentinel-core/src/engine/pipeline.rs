@@ -92,9 +92,6 @@ pub(super) enum Event {
     Drain(Timestamp),
     /// The input ended: every detector's `on_finish`.
     Finish(Timestamp),
-    /// The input ended: every live flow ends, in rounds each followed by a drain (only
-    /// when the output stage keeps the flow table; otherwise the ended flows are events).
-    FinishFlows(Timestamp),
 }
 
 /// Events and the packets and flows they refer to.
@@ -322,8 +319,19 @@ impl PacketStage<'_> {
     /// with each full batch.
     fn finish(&mut self, mut send: impl FnMut(Batch) -> bool) -> bool {
         let now = self.last_ts.unwrap_or_default();
-        let batch = std::mem::take(&mut self.batch);
+        let mut batch = std::mem::take(&mut self.batch);
+        // On two threads with the table on the output stage, the table comes here for the
+        // end: ending every live flow (a million after a flood) and counting them was a
+        // quarter of such a run on the output stage alone while this stage had nothing
+        // left to do; here it overlaps with the output stage's work on the ended flows.
+        let fetch = matches!(self.flows, StageFlows::Output);
+        if fetch {
+            batch.handoff = Handoff::ToPacket;
+        }
         if !self.ship(batch, &mut send) || !self.flush(&mut send) {
+            return false;
+        }
+        if fetch && !self.fetch_table() {
             return false;
         }
         match &mut self.flows {
@@ -344,7 +352,8 @@ impl PacketStage<'_> {
                 Ok(true) => {}
                 Ok(false) | Err(FlowThreadsGone) => return false,
             },
-            StageFlows::Output => self.batch.events.push(Event::FinishFlows(now)),
+            // Not reached: the table was fetched above.
+            StageFlows::Output => return false,
         }
         if self.last_ts.is_some() {
             self.tick(now);
@@ -537,7 +546,7 @@ impl<'e> DetectorGroup<'e> {
                     d.on_finish(now, cx);
                 });
             }
-            Event::Drain(_) | Event::FinishFlows(_) => {}
+            Event::Drain(_) => {}
         }
     }
 
@@ -758,6 +767,7 @@ struct OutputStage<'e> {
     /// packet's flow crosses between the cores (docs/BENCHMARKS.md, "2026-11-28 (second
     /// stop)"). Under a flood the other way round is faster: then the table moves to the
     /// packet stage, between batches, for as long as that stays so ([`super::table_move`]).
+    /// At the end of the input it goes to the packet stage, which ends the live flows.
     flows: Option<&'e mut FlowTable>,
     /// Flows the table ended, handed on at the next drain.
     ended: Vec<Flow>,
@@ -822,17 +832,6 @@ impl OutputStage<'_> {
                 Event::Drain(now) => {
                     self.end_flows(e, now, &mut cursors)?;
                     self.pass(now)?;
-                }
-                Event::FinishFlows(now) => {
-                    // As `Engine::finish`: in rounds, each one's flows handed on before the next.
-                    while let Some(table) = self.flows.as_deref_mut() {
-                        let more = table.finish_some(FINISH_BATCH);
-                        self.end_flows(e, now, &mut cursors)?;
-                        self.pass(now)?;
-                        if !more {
-                            break;
-                        }
-                    }
                 }
             }
         }

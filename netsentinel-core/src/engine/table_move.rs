@@ -8,7 +8,9 @@
 //! the packet stage tries the other place from time to time and keeps it when the
 //! pipeline went faster there, trying less often each time it did not.
 //!
-//! The traffic statistics' flow counts move with the table (see [`MovingTable`]).
+//! The traffic statistics' flow counts move with the table (see [`MovingTable`]). At the
+//! end of the input the table goes to the packet stage, whatever the tries found: that
+//! stage has nothing else left to do, and ends the flows still live there.
 //!
 //! The table moves between batches: every event of a batch is handled where the table was
 //! when the batch was made, so records are the same wherever the table is (the pipeline's
