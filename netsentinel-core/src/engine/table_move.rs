@@ -28,8 +28,8 @@ use crate::traffic::FlowCounts;
 
 /// What moves between the stages: the flow table, and the traffic statistics' flow counts
 /// with it. Every flow the table ends is counted there, and counted where the table is:
-/// under a flood, where every packet ends a flow, that is a tenth of the run (the host
-/// table's cache misses), which the packet stage then takes off the busier output stage.
+/// under a flood, where every packet ends a flow, that is 8 to 10 % of the output stage's
+/// time (the host table's cache misses), which the packet stage then takes off it.
 /// The counts see the ended flows in the same order wherever they are: the table moves
 /// between batches only, after the stage giving it up has handled every batch made with
 /// it. (The counts are an `Option` as the output stage holds them: on two threads they
@@ -61,7 +61,7 @@ const TRY_BATCHES: u32 = 64;
 /// Windows before the first try: the second window is measured, then the other place
 /// tried. The table starts on the output stage, the wrong place under a flood (twice as
 /// slow a packet there): waiting [`MIN_WAIT`] windows first kept the first 260,000
-/// packets of a SYN flood there, a tenth of a 2,000,000-packet run.
+/// packets of a SYN flood there, an eighth of a 2,000,000-packet run.
 const FIRST_WAIT: u32 = 1;
 /// Windows in the current place before trying the other after a better place was found;
 /// doubled after each try that found no better, up to [`MAX_WAIT`].
